@@ -1,0 +1,418 @@
+//! Configuration: a TOML file found by the lookup order of DESIGN §2, with secrets
+//! read from the environment variables the file names (never from the file itself).
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Where a config file was looked for, in order, when none was named.
+pub const SEARCH_PATHS: [&str; 2] = ["./config/billd.toml", "/etc/billd/billd.toml"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no config file found: pass --config PATH, set BILLD_CONFIG, or create one of {}", SEARCH_PATHS.join(", "))]
+    NotFound,
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid config: {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error("environment variable {var} (named by {key}) is not set: {why}")]
+    MissingSecret { var: String, key: &'static str, why: &'static str },
+}
+
+/// The whole configuration, as parsed from the file (secrets not yet resolved).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub stripe: StripeConfig,
+    pub workers: WorkerConfig,
+    pub log: LogConfig,
+    /// The file this was read from, if any.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Seconds to wait for in-flight requests and applies on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// SQLite file; its directory is created if missing.
+    pub path: PathBuf,
+    pub busy_timeout_ms: u64,
+    pub pool_size: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StripeMode {
+    Test,
+    Live,
+}
+
+impl StripeMode {
+    pub fn is_live(self) -> bool {
+        self == StripeMode::Live
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StripeConfig {
+    pub api_base: String,
+    pub mode: StripeMode,
+    /// Name of the environment variable holding the API secret key.
+    pub secret_key_env: String,
+    /// Name of the environment variable holding the webhook signing secret(s),
+    /// comma-separated so a secret can be rolled without downtime.
+    pub webhook_secret_env: String,
+    /// Largest accepted age (either way) of a webhook's signed timestamp.
+    pub webhook_tolerance_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Tasks applying events concurrently.
+    pub count: usize,
+    /// Attempts before an event is `dead`.
+    pub max_attempts: u32,
+    /// First retry delay; doubled per attempt, with jitter.
+    pub backoff_base_ms: u64,
+    /// Cap on the retry delay.
+    pub backoff_max_ms: u64,
+    /// How often idle workers look for due retries and events stored by other processes.
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable on a terminal, JSON lines otherwise.
+    Auto,
+    Json,
+    Human,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `RUST_LOG` overrides this.
+    pub level: String,
+    pub format: LogFormat,
+    /// Directory of the daily rolling JSON log file; empty disables the file.
+    pub dir: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            stripe: StripeConfig::default(),
+            workers: WorkerConfig::default(),
+            log: LogConfig::default(),
+            source: None,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            path: PathBuf::from("./data/billd.sqlite"),
+            busy_timeout_ms: 5_000,
+            pool_size: 8,
+        }
+    }
+}
+
+impl Default for StripeConfig {
+    fn default() -> Self {
+        StripeConfig {
+            api_base: "https://api.stripe.com".into(),
+            mode: StripeMode::Test,
+            secret_key_env: "STRIPE_SECRET_KEY".into(),
+            webhook_secret_env: "STRIPE_WEBHOOK_SECRET".into(),
+            webhook_tolerance_secs: 300,
+        }
+    }
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            count: 2,
+            max_attempts: 8,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 3_600_000,
+            poll_interval_ms: 1_000,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Auto,
+            dir: PathBuf::from("./data/logs"),
+        }
+    }
+}
+
+impl Config {
+    /// Finds and loads the config file: `explicit`, then `$BILLD_CONFIG`, then
+    /// [`SEARCH_PATHS`].
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => match std::env::var_os("BILLD_CONFIG").filter(|v| !v.is_empty()) {
+                Some(p) => PathBuf::from(p),
+                None => SEARCH_PATHS
+                    .iter()
+                    .map(PathBuf::from)
+                    .find(|p| p.is_file())
+                    .ok_or(ConfigError::NotFound)?,
+            },
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let mut config = Config::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.clone(),
+                message,
+            },
+            other => other,
+        })?;
+        config.source = Some(path);
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_string(),
+            })
+        };
+        if self.database.path.as_os_str().is_empty() {
+            return invalid("database.path", "must not be empty");
+        }
+        if self.database.pool_size == 0 {
+            return invalid("database.pool_size", "must be at least 1");
+        }
+        if !(self.stripe.api_base.starts_with("http://")
+            || self.stripe.api_base.starts_with("https://"))
+        {
+            return invalid("stripe.api_base", "must be an http:// or https:// URL");
+        }
+        if self.stripe.secret_key_env.is_empty() {
+            return invalid("stripe.secret_key_env", "must name an environment variable");
+        }
+        if self.stripe.webhook_secret_env.is_empty() {
+            return invalid("stripe.webhook_secret_env", "must name an environment variable");
+        }
+        if self.workers.count == 0 {
+            return invalid("workers.count", "must be at least 1");
+        }
+        if self.workers.max_attempts == 0 {
+            return invalid("workers.max_attempts", "must be at least 1");
+        }
+        if self.workers.backoff_base_ms == 0 || self.workers.backoff_max_ms < self.workers.backoff_base_ms {
+            return invalid(
+                "workers.backoff_base_ms",
+                "must be positive and not above workers.backoff_max_ms",
+            );
+        }
+        if self.workers.poll_interval_ms == 0 {
+            return invalid("workers.poll_interval_ms", "must be positive");
+        }
+        Ok(())
+    }
+
+    pub fn busy_timeout(&self) -> Duration {
+        Duration::from_millis(self.database.busy_timeout_ms)
+    }
+
+    /// Reads the secrets the daemon needs from the environment.
+    pub fn secrets_from_env(&self) -> Result<Secrets, ConfigError> {
+        Secrets::from_lookup(self, |name| std::env::var(name).ok())
+    }
+}
+
+/// Secrets resolved from the environment. `Debug` never shows them.
+#[derive(Clone)]
+pub struct Secrets {
+    pub stripe_secret_key: SecretString,
+    pub webhook_secrets: Vec<SecretString>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("stripe_secret_key", &"[redacted]")
+            .field("webhook_secrets", &format!("[{} redacted]", self.webhook_secrets.len()))
+            .finish()
+    }
+}
+
+impl Secrets {
+    /// Resolves the secrets with `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(
+        config: &Config,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Secrets, ConfigError> {
+        let key_var = &config.stripe.secret_key_env;
+        let key = lookup(key_var)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ConfigError::MissingSecret {
+                var: key_var.clone(),
+                key: "stripe.secret_key_env",
+                why: "billd needs the Stripe API secret key (sk_test_… or sk_live_…)",
+            })?;
+        let hook_var = &config.stripe.webhook_secret_env;
+        let webhook_secrets: Vec<SecretString> = lookup(hook_var)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| SecretString::from(s.to_string()))
+            .collect();
+        if webhook_secrets.is_empty() {
+            return Err(ConfigError::MissingSecret {
+                var: hook_var.clone(),
+                key: "stripe.webhook_secret_env",
+                why: "billd needs the webhook signing secret(s) (whsec_…, comma-separated to roll)",
+            });
+        }
+        let live_key = key.starts_with("sk_live_") || key.starts_with("rk_live_");
+        let test_key = key.starts_with("sk_test_") || key.starts_with("rk_test_");
+        match config.stripe.mode {
+            StripeMode::Test if live_key => {
+                return Err(ConfigError::Invalid {
+                    key: "stripe.mode",
+                    message: format!("is \"test\" but {key_var} holds a live key"),
+                });
+            }
+            StripeMode::Live if test_key => {
+                return Err(ConfigError::Invalid {
+                    key: "stripe.mode",
+                    message: format!("is \"live\" but {key_var} holds a test key"),
+                });
+            }
+            _ => {}
+        }
+        Ok(Secrets {
+            stripe_secret_key: SecretString::from(key),
+            webhook_secrets,
+        })
+    }
+
+    /// A masked description for `billd config check`: the key's kind, never its value.
+    pub fn describe_key(&self) -> String {
+        let key = self.stripe_secret_key.expose_secret();
+        let kind = key.split('_').take(2).collect::<Vec<_>>().join("_");
+        format!("{kind}_… (set, {} characters)", key.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_repository_default_config_is_valid() {
+        let text = include_str!("../config/billd.toml");
+        Config::from_toml(text).expect("config/billd.toml parses");
+    }
+
+    #[test]
+    fn the_example_config_documents_every_key_and_is_valid() {
+        let text = include_str!("../config/billd.example.toml");
+        Config::from_toml(text).expect("config/billd.example.toml parses");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let err = Config::from_toml("[server]\nlisten_addr = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let err = Config::from_toml("[workers]\ncount = 0\n").unwrap_err();
+        assert!(err.to_string().contains("workers.count"), "{err}");
+    }
+
+    #[test]
+    fn missing_webhook_secret_names_the_variable() {
+        let config = Config::default();
+        let err = Secrets::from_lookup(&config, |name| {
+            (name == "STRIPE_SECRET_KEY").then(|| "sk_test_x".to_string())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("STRIPE_WEBHOOK_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn several_webhook_secrets_are_split_on_commas() {
+        let config = Config::default();
+        let secrets = Secrets::from_lookup(&config, |name| match name {
+            "STRIPE_SECRET_KEY" => Some("sk_test_x".into()),
+            _ => Some("whsec_a, whsec_b,".into()),
+        })
+        .unwrap();
+        assert_eq!(secrets.webhook_secrets.len(), 2);
+        assert!(!format!("{secrets:?}").contains("whsec_a"));
+    }
+
+    #[test]
+    fn a_live_key_in_test_mode_is_refused() {
+        let config = Config::default();
+        let err = Secrets::from_lookup(&config, |name| match name {
+            "STRIPE_SECRET_KEY" => Some("sk_live_x".into()),
+            _ => Some("whsec_a".into()),
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("stripe.mode"), "{err}");
+    }
+}

@@ -1,0 +1,250 @@
+//! Stripe events: the envelope, and per object family a lenient parse of the fields
+//! billd uses plus the change it makes to the mirror.
+//!
+//! Handlers never call the network and never write SQL themselves: they parse, decide,
+//! and call `store::mirror` / `store::flags` inside the transaction the worker gives
+//! them. Every field is optional unless Stripe always sends it, unknown fields are
+//! ignored, and ids may arrive expanded into objects, because events are rendered in
+//! the endpoint's pinned API version, which may be years old (DESIGN §5.9).
+
+mod account;
+mod charge;
+mod checkout;
+mod customer;
+mod invoice;
+mod payment_intent;
+mod payment_method;
+mod catalog;
+mod refund;
+mod risk;
+mod subscription;
+
+use rusqlite::Connection;
+use serde::{Deserialize, Deserializer, de::DeserializeOwned};
+use serde_json::value::RawValue;
+
+use crate::store::{StoreError, mirror::Version};
+
+/// The part of an event envelope read at ingest, before anything is stored.
+#[derive(Debug, Deserialize)]
+pub struct EnvelopeHeader {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub created: i64,
+    #[serde(default)]
+    pub livemode: bool,
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub api_version: Option<String>,
+    pub data: serde::de::IgnoredAny,
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    data: Data<'a>,
+}
+
+#[derive(Deserialize)]
+struct Data<'a> {
+    #[serde(borrow)]
+    object: &'a RawValue,
+}
+
+/// A stored event, ready to apply.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    /// Inbox sequence number (arrival order).
+    pub seq: i64,
+    pub id: &'a str,
+    pub type_: &'a str,
+    pub created: i64,
+    pub account: Option<&'a str>,
+    pub livemode: bool,
+    /// `data.object`, raw.
+    pub object: &'a RawValue,
+}
+
+impl<'a> Event<'a> {
+    /// Reads `data.object` out of a stored webhook body.
+    pub fn object_of(payload: &'a str) -> Result<&'a RawValue, ApplyError> {
+        let envelope: Envelope<'a> = parse_json(payload, "event envelope")?;
+        Ok(envelope.data.object)
+    }
+
+    /// The version the ordering rule compares.
+    pub fn version(&self) -> Version {
+        Version {
+            created: self.created,
+            seq: self.seq,
+        }
+    }
+
+    /// Parses `data.object` into a handler's lenient view of it.
+    pub fn parse<T: DeserializeOwned>(&self, what: &str) -> Result<T, ApplyError> {
+        parse_json(self.object.get(), what)
+    }
+
+    /// The raw object JSON, kept beside the queried columns.
+    pub fn raw(&self) -> &'a str {
+        self.object.get()
+    }
+}
+
+/// What applying an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The mirror was brought up to date (which includes "already newer": the ordering
+    /// rule kept newer state).
+    Applied,
+    /// No handler for this type: stored and marked `ignored`.
+    Unhandled,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The object could not be read. The message names the position and the kind of
+    /// problem only, never the offending value (it may be personal data).
+    #[error("cannot parse {what}: {message}")]
+    Parse { what: String, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for ApplyError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApplyError::Store(e.into())
+    }
+}
+
+/// Parses JSON, keeping the offending value out of the error message.
+pub fn parse_json<'a, T: Deserialize<'a>>(text: &'a str, what: &str) -> Result<T, ApplyError> {
+    serde_json::from_str(text).map_err(|e| ApplyError::Parse {
+        what: what.to_string(),
+        message: format!(
+            "{:?} error at line {} column {}",
+            e.classify(),
+            e.line(),
+            e.column()
+        )
+        .to_lowercase(),
+    })
+}
+
+/// Applies one event to the mirror inside the caller's transaction.
+pub fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Outcome, ApplyError> {
+    let t = event.type_;
+    let family = t.rsplit_once('.').map_or(t, |(family, _)| family);
+    match family {
+        "customer" => customer::apply(conn, event),
+        "customer.subscription" => subscription::apply(conn, event),
+        "invoice" => invoice::apply(conn, event, now),
+        "charge" => charge::apply(conn, event, now),
+        "charge.refund" | "refund" => refund::apply(conn, event),
+        "payment_intent" => payment_intent::apply(conn, event, now),
+        "payment_method" => payment_method::apply(conn, event),
+        "product" | "price" | "plan" => catalog::apply(conn, event),
+        "checkout.session" => checkout::apply(conn, event),
+        "account" => account::apply(conn, event),
+        "charge.dispute" | "radar.early_fraud_warning" | "review" => risk::apply(conn, event, now),
+        _ => Ok(Outcome::Unhandled),
+    }
+}
+
+/// True for event types that change products, prices or plans (the plans cache).
+pub fn touches_catalog(type_: &str) -> bool {
+    ["product.", "price.", "plan."].iter().any(|p| type_.starts_with(p))
+}
+
+/// Deserializes an id that Stripe may send as a string, as an expanded object with an
+/// `id`, or as null.
+pub fn expandable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Exp {
+        Id(String),
+        Object { id: String },
+        Other(serde::de::IgnoredAny),
+    }
+    Ok(match Option::<Exp>::deserialize(d)? {
+        Some(Exp::Id(id)) | Some(Exp::Object { id }) => Some(id),
+        Some(Exp::Other(_)) | None => None,
+    })
+}
+
+/// A Stripe list (`{"object": "list", "data": [...]}`), lenient about everything else.
+#[derive(Debug, Deserialize)]
+#[serde(bound = "T: Deserialize<'de>")]
+pub struct List<T> {
+    #[serde(default = "Vec::new")]
+    pub data: Vec<T>,
+}
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        List { data: Vec::new() }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Feeds fixture events through `apply` against a fresh store.
+
+    use super::*;
+    use crate::store::{Store, test_store};
+
+    pub struct Harness {
+        pub _dir: tempfile::TempDir,
+        pub store: Store,
+        next_seq: i64,
+    }
+
+    impl Harness {
+        pub fn new() -> Harness {
+            let (_dir, store) = test_store();
+            Harness { _dir, store, next_seq: 1 }
+        }
+
+        /// Applies a fixture event (file name under tests/fixtures/events/) as-is.
+        pub fn apply_fixture(&mut self, name: &str) -> Outcome {
+            let text = fixture(name);
+            self.apply_json(&text)
+        }
+
+        /// Applies an event body, giving it the next inbox sequence number.
+        pub fn apply_json(&mut self, text: &str) -> Outcome {
+            let header: EnvelopeHeader = serde_json::from_str(text).expect("envelope");
+            let object = Event::object_of(text).expect("data.object");
+            let event = Event {
+                seq: self.next_seq,
+                id: &header.id,
+                type_: &header.type_,
+                created: header.created,
+                account: header.account.as_deref(),
+                livemode: header.livemode,
+                object,
+            };
+            self.next_seq += 1;
+            let conn = self.store.conn().unwrap();
+            apply(&conn, &event, 1_800_000_000).expect("apply")
+        }
+
+        pub fn conn(&self) -> crate::store::PooledConnection {
+            self.store.conn().unwrap()
+        }
+    }
+
+    pub fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/events/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// A fixture event with some fields of its envelope or object replaced.
+    pub fn fixture_with(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(&fixture(name)).unwrap();
+        edit(&mut v);
+        v.to_string()
+    }
+}

@@ -1,0 +1,106 @@
+//! Ingest: the group-commit writer that makes webhooks durable before they are answered.
+//!
+//! One dedicated thread owns a `synchronous=FULL` connection. Requests hand it their
+//! verified event and wait; it takes whatever has arrived, inserts it all in one
+//! transaction, commits (one fsync for the whole batch) and only then answers each
+//! request. Many concurrent deliveries therefore cost one fsync, not one each.
+
+use std::thread;
+
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::store::{
+    Store, StoreError, Sync,
+    events::{self, Inserted, NewEvent},
+};
+
+/// Most events committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+struct Job {
+    event: NewEvent,
+    reply: oneshot::Sender<Result<Inserted, String>>,
+}
+
+/// Hands events to the writer thread. Cloned into every request handler; the thread
+/// ends once every handle is dropped and the queue is drained.
+#[derive(Clone)]
+pub struct Ingest {
+    jobs: mpsc::Sender<Job>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("the event could not be stored: {0}")]
+    Storage(String),
+    #[error("billd is shutting down")]
+    Closed,
+}
+
+impl Ingest {
+    /// Starts the writer thread. `stored` is notified after every commit that stored
+    /// new events, to wake the workers.
+    pub fn start(store: &Store, stored: std::sync::Arc<Notify>) -> Result<(Ingest, thread::JoinHandle<()>), StoreError> {
+        let conn = store.dedicated(Sync::Full)?;
+        let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 8);
+        let handle = thread::Builder::new()
+            .name("billd-ingest".into())
+            .spawn(move || writer(conn, rx, &stored))
+            .map_err(|e| StoreError::Task(e.to_string()))?;
+        Ok((Ingest { jobs: tx }, handle))
+    }
+
+    /// Stores an event; returns once it is committed to disk (or known as a duplicate).
+    pub async fn submit(&self, event: NewEvent) -> Result<Inserted, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { event, reply })
+            .await
+            .map_err(|_| IngestError::Closed)?;
+        match answer.await {
+            Ok(Ok(inserted)) => Ok(inserted),
+            Ok(Err(e)) => Err(IngestError::Storage(e)),
+            Err(_) => Err(IngestError::Closed),
+        }
+    }
+}
+
+fn writer(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>, stored: &Notify) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let now = crate::time::now_ms();
+        let result = (|| -> Result<Vec<Inserted>, StoreError> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let outcomes = batch
+                .iter()
+                .map(|job| events::insert(&tx, &job.event, now))
+                .collect::<Result<Vec<_>, _>>()?;
+            tx.commit()?;
+            Ok(outcomes)
+        })();
+        match result {
+            Ok(outcomes) => {
+                let any_new = outcomes.contains(&Inserted::New);
+                tracing::debug!(batch = batch.len(), "inbox commit");
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+                if any_new {
+                    stored.notify_waiters();
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = batch.len(), "inbox commit failed");
+                for job in batch {
+                    let _ = job.reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}

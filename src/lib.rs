@@ -1,0 +1,16 @@
+#![forbid(unsafe_code)]
+//! billd keeps a business's Stripe billing in step with its own database.
+//!
+//! See `ARCHITECTURE.md` for the code map and the invariants the modules keep.
+
+// pub mod app;
+// pub mod cli;
+pub mod config;
+pub mod events;
+// pub mod http;
+pub mod ingest;
+pub mod signature;
+pub mod store;
+// pub mod telemetry;
+pub mod time;
+// pub mod worker;

@@ -1,0 +1,359 @@
+//! The event inbox: every verified webhook, stored once per Stripe event id, with its
+//! processing status.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{OptionalExt, Result, StoreError};
+
+/// Processing status of a stored event (DESIGN §3 names these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Processed,
+    Failed,
+    Dead,
+    Ignored,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Pending,
+        Status::Processed,
+        Status::Failed,
+        Status::Dead,
+        Status::Ignored,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Processed => "processed",
+            Status::Failed => "failed",
+            Status::Dead => "dead",
+            Status::Ignored => "ignored",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// A verified event about to be stored.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: String,
+    pub type_: String,
+    pub account: Option<String>,
+    pub livemode: bool,
+    pub api_version: Option<String>,
+    pub created: i64,
+    pub payload: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    New,
+    Duplicate,
+}
+
+/// Inserts events in the caller's transaction; an id already stored is a duplicate
+/// and changes nothing.
+pub fn insert(conn: &Connection, event: &NewEvent, now_ms: i64) -> Result<Inserted> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO events
+            (id, type, account, livemode, api_version, created, received_at_ms, payload, next_attempt_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7)",
+    )?;
+    let changed = stmt.execute(params![
+        event.id,
+        event.type_,
+        event.account,
+        event.livemode,
+        event.api_version,
+        event.created,
+        now_ms,
+        event.payload,
+    ])?;
+    Ok(if changed == 1 {
+        Inserted::New
+    } else {
+        Inserted::Duplicate
+    })
+}
+
+/// An event as listed by the API and CLI (no payload).
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub seq: i64,
+    pub id: String,
+    pub type_: String,
+    pub account: Option<String>,
+    pub livemode: bool,
+    pub api_version: Option<String>,
+    pub created: i64,
+    pub received_at_ms: i64,
+    pub status: Status,
+    pub attempts: i64,
+    pub next_attempt_ms: i64,
+    pub processed_at_ms: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+const EVENT_COLUMNS: &str = "seq, id, type, account, livemode, api_version, created, received_at_ms,
+     status, attempts, next_attempt_ms, processed_at_ms, last_error";
+
+fn event_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
+    let status: String = row.get(8)?;
+    Ok(EventRow {
+        seq: row.get(0)?,
+        id: row.get(1)?,
+        type_: row.get(2)?,
+        account: row.get(3)?,
+        livemode: row.get(4)?,
+        api_version: row.get(5)?,
+        created: row.get(6)?,
+        received_at_ms: row.get(7)?,
+        status: Status::parse(&status).unwrap_or(Status::Failed),
+        attempts: row.get(9)?,
+        next_attempt_ms: row.get(10)?,
+        processed_at_ms: row.get(11)?,
+        last_error: row.get(12)?,
+    })
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<EventRow> {
+    conn.query_row(
+        &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"),
+        [id],
+        event_row,
+    )
+    .found()
+}
+
+/// The raw webhook body of an event.
+pub fn payload(conn: &Connection, id: &str) -> Result<String> {
+    conn.query_row("SELECT payload FROM events WHERE id = ?1", [id], |r| r.get(0))
+        .found()
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub status: Option<Status>,
+    pub type_: Option<String>,
+    /// Only events received at or after this time.
+    pub since_ms: Option<i64>,
+    pub limit: usize,
+    /// Event id after which (in newest-first order) the page starts.
+    pub starting_after: Option<String>,
+}
+
+/// Events newest first; the second value says whether more follow.
+pub fn list(conn: &Connection, filter: &Filter) -> Result<(Vec<EventRow>, bool)> {
+    let before_seq = match &filter.starting_after {
+        Some(id) => get(conn, id)?.seq,
+        None => i64::MAX,
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events
+         WHERE seq < ?1
+           AND (?2 IS NULL OR status = ?2)
+           AND (?3 IS NULL OR type = ?3)
+           AND (?4 IS NULL OR received_at_ms >= ?4)
+         ORDER BY seq DESC LIMIT ?5"
+    ))?;
+    let mut rows = stmt
+        .query_map(
+            params![
+                before_seq,
+                filter.status.map(Status::as_str),
+                filter.type_,
+                filter.since_ms,
+                filter.limit as i64 + 1,
+            ],
+            event_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let has_more = rows.len() > filter.limit;
+    rows.truncate(filter.limit);
+    Ok((rows, has_more))
+}
+
+/// Counts per status, for metrics and `billd events list` summaries.
+pub fn counts(conn: &Connection) -> Result<Vec<(Status, i64)>> {
+    let mut stmt = conn.prepare_cached("SELECT status, count(*) FROM events GROUP BY status")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(s, n)| Status::parse(&s).map(|s| (s, n)))
+        .collect())
+}
+
+/// An event claimed for applying.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub seq: i64,
+    pub id: String,
+    pub type_: String,
+    pub account: Option<String>,
+    pub livemode: bool,
+    pub created: i64,
+    pub attempts: i64,
+    pub payload: String,
+}
+
+fn claimed_row(row: &Row<'_>) -> rusqlite::Result<Claimed> {
+    Ok(Claimed {
+        seq: row.get(0)?,
+        id: row.get(1)?,
+        type_: row.get(2)?,
+        account: row.get(3)?,
+        livemode: row.get(4)?,
+        created: row.get(5)?,
+        attempts: row.get(6)?,
+        payload: row.get(7)?,
+    })
+}
+
+/// The next event due for applying, if any. Call inside the (immediate) transaction that
+/// applies it, so no other worker or process can apply it too.
+pub fn next_due(conn: &Connection, now_ms: i64) -> Result<Option<Claimed>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, id, type, account, livemode, created, attempts, payload FROM events
+         WHERE status IN ('pending', 'failed') AND next_attempt_ms <= ?1
+         ORDER BY next_attempt_ms, seq LIMIT 1",
+    )?;
+    Ok(stmt.query_row([now_ms], claimed_row).optional()?)
+}
+
+/// The event `seq` if it is still waiting to be applied.
+pub fn claim_seq(conn: &Connection, seq: i64) -> Result<Option<Claimed>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, id, type, account, livemode, created, attempts, payload FROM events
+         WHERE seq = ?1 AND status IN ('pending', 'failed')",
+    )?;
+    Ok(stmt.query_row([seq], claimed_row).optional()?)
+}
+
+/// The earliest time a pending or failed event becomes due (for idle workers).
+pub fn next_due_at(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn.query_row(
+        "SELECT min(next_attempt_ms) FROM events WHERE status IN ('pending', 'failed')",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Records a finished apply (`processed`) or a decision not to apply (`ignored`).
+pub fn finish(conn: &Connection, seq: i64, status: Status, note: Option<&str>, now_ms: i64) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE events SET status = ?2, attempts = attempts + 1, processed_at_ms = ?3,
+                last_error = ?4
+         WHERE seq = ?1",
+    )?
+    .execute(params![seq, status.as_str(), now_ms, note])?;
+    Ok(())
+}
+
+/// Records a failed attempt: `failed` with the next attempt's time, or `dead`.
+pub fn fail(conn: &Connection, seq: i64, error: &str, next_attempt_ms: Option<i64>) -> Result<()> {
+    let status = if next_attempt_ms.is_some() {
+        Status::Failed
+    } else {
+        Status::Dead
+    };
+    conn.prepare_cached(
+        "UPDATE events SET status = ?2, attempts = attempts + 1, last_error = ?3,
+                next_attempt_ms = coalesce(?4, next_attempt_ms)
+         WHERE seq = ?1 AND status IN ('pending', 'failed')",
+    )?
+    .execute(params![seq, status.as_str(), error, next_attempt_ms])?;
+    Ok(())
+}
+
+/// Queues an event to be applied again (replay); returns its sequence number.
+/// Its attempts start over; its last error is kept until the next apply.
+pub fn requeue(conn: &Connection, id: &str, now_ms: i64) -> Result<i64> {
+    let seq: Option<i64> = conn
+        .prepare_cached(
+            "UPDATE events SET status = 'pending', attempts = 0, next_attempt_ms = ?2
+             WHERE id = ?1 RETURNING seq",
+        )?
+        .query_row(params![id, now_ms], |r| r.get(0))
+        .optional()?;
+    seq.ok_or(StoreError::NotFound)
+}
+
+/// Ids of the events matching a replay selection, oldest first.
+pub fn select_for_replay(
+    conn: &Connection,
+    status: Option<Status>,
+    since_ms: Option<i64>,
+) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM events
+         WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR received_at_ms >= ?2)
+         ORDER BY seq",
+    )?;
+    let ids = stmt
+        .query_map(params![status.map(Status::as_str), since_ms], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_store;
+
+    fn event(id: &str) -> NewEvent {
+        NewEvent {
+            id: id.into(),
+            type_: "customer.created".into(),
+            account: None,
+            livemode: false,
+            api_version: None,
+            created: 1,
+            payload: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn the_same_event_id_is_stored_once() {
+        let (_dir, store) = test_store();
+        let conn = store.conn().unwrap();
+        assert_eq!(insert(&conn, &event("evt_1"), 10).unwrap(), Inserted::New);
+        assert_eq!(insert(&conn, &event("evt_1"), 11).unwrap(), Inserted::Duplicate);
+        let (rows, more) = list(&conn, &Filter { limit: 10, ..Filter::default() }).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(!more);
+    }
+
+    #[test]
+    fn listing_pages_newest_first() {
+        let (_dir, store) = test_store();
+        let conn = store.conn().unwrap();
+        for i in 0..5 {
+            insert(&conn, &event(&format!("evt_{i}")), i).unwrap();
+        }
+        let page = |after: Option<&str>| {
+            list(
+                &conn,
+                &Filter {
+                    limit: 2,
+                    starting_after: after.map(String::from),
+                    ..Filter::default()
+                },
+            )
+            .unwrap()
+        };
+        let (first, more) = page(None);
+        assert_eq!(first.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["evt_4", "evt_3"]);
+        assert!(more);
+        let (last, more) = page(Some("evt_1"));
+        assert_eq!(last.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["evt_0"]);
+        assert!(!more);
+    }
+}
