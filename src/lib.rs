@@ -3,14 +3,14 @@
 //!
 //! See `ARCHITECTURE.md` for the code map and the invariants the modules keep.
 
-// pub mod app;
-// pub mod cli;
+pub mod app;
+pub mod cli;
 pub mod config;
 pub mod events;
-// pub mod http;
+pub mod http;
 pub mod ingest;
 pub mod signature;
 pub mod store;
-// pub mod telemetry;
+pub mod telemetry;
 pub mod time;
-// pub mod worker;
+pub mod worker;

@@ -81,10 +81,17 @@ impl Store {
                 source,
             })?;
         }
+        // WAL is a property of the file: switch it once, before the pool opens
+        // connections concurrently (switching needs an exclusive lock).
+        let first = Connection::open(path)?;
+        first.busy_timeout(busy_timeout)?;
+        first.pragma_update(None, "journal_mode", "WAL")?;
+        drop(first);
         let manager = SqliteConnectionManager::file(path)
             .with_init(move |c| configure(c, busy_timeout, Sync::Normal));
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
+            .min_idle(Some(1))
             .connection_timeout(busy_timeout.max(Duration::from_secs(1)))
             .build(manager)?;
         Ok(Store {
@@ -154,7 +161,8 @@ impl Store {
     }
 }
 
-/// Connection setup, once per connection: WAL, foreign keys, busy timeout, durability.
+/// Connection setup, once per connection: foreign keys, busy timeout, durability (and
+/// WAL, already set on the file by [`Store::open`]).
 fn configure(conn: &Connection, busy_timeout: Duration, sync: Sync) -> rusqlite::Result<()> {
     conn.busy_timeout(busy_timeout)?;
     conn.set_prepared_statement_cache_capacity(64);

@@ -1,0 +1,197 @@
+//! `billd events list` and `billd events replay`.
+
+use std::{io::IsTerminal, path::Path, process::ExitCode};
+
+use serde::Serialize;
+
+use super::{Format, output};
+use crate::{
+    store::{
+        StoreError, audit,
+        events::{self as inbox, Filter, Status},
+    },
+    time::{now_ms, parse_time, rfc3339, rfc3339_ms},
+    worker::{Step, Worker},
+    http::api::events::EventView,
+};
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StatusArg {
+    Pending,
+    Processed,
+    Failed,
+    Dead,
+    Ignored,
+}
+
+impl From<StatusArg> for Status {
+    fn from(s: StatusArg) -> Status {
+        match s {
+            StatusArg::Pending => Status::Pending,
+            StatusArg::Processed => Status::Processed,
+            StatusArg::Failed => Status::Failed,
+            StatusArg::Dead => Status::Dead,
+            StatusArg::Ignored => Status::Ignored,
+        }
+    }
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// List stored events, newest first.
+    List {
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        /// Only events of this type (e.g. invoice.paid).
+        #[arg(long = "type", value_name = "TYPE")]
+        type_: Option<String>,
+        /// How many events (1 to 100).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=100))]
+        limit: u16,
+    },
+    /// Apply stored events again, now. Replaying an applied event never doubles its
+    /// effect: newer state is kept, and a payment is one row however often it is applied.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).multiple(true).args(["ids", "failed", "dead", "since"])))]
+pub struct ReplayArgs {
+    /// Event ids (evt_…).
+    #[arg(conflicts_with_all = ["failed", "dead", "since"])]
+    ids: Vec<String>,
+    /// Every event that failed and is waiting for a retry.
+    #[arg(long, conflicts_with = "dead")]
+    failed: bool,
+    /// Every dead event (failed `max_attempts` times).
+    #[arg(long)]
+    dead: bool,
+    /// Every event received at or after TIME (RFC 3339, a date, or unix seconds);
+    /// with --failed or --dead, only those.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    since: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct Replayed {
+    id: String,
+    result: String,
+    last_error: Option<String>,
+}
+
+impl Command {
+    pub fn run(self, config_path: Option<&Path>, format: Format) -> anyhow::Result<ExitCode> {
+        let config = super::load_config(config_path)?;
+        let store = super::open_store(&config)?;
+        match self {
+            Command::List { status, type_, limit } => {
+                let conn = store.conn()?;
+                let (rows, _) = inbox::list(
+                    &conn,
+                    &Filter {
+                        status: status.map(Status::from),
+                        type_,
+                        since_ms: None,
+                        limit: usize::from(limit),
+                        starting_after: None,
+                    },
+                )?;
+                let table = rows
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.id.clone(),
+                            e.type_.clone(),
+                            e.status.as_str().into(),
+                            e.attempts.to_string(),
+                            rfc3339(e.created),
+                            rfc3339_ms(e.received_at_ms),
+                            output::cell(&e.account),
+                            output::cell(&e.last_error),
+                        ]
+                    })
+                    .collect();
+                let views: Vec<EventView> = rows.into_iter().map(EventView::from).collect();
+                output::print_list(
+                    format,
+                    &views,
+                    output::Rows {
+                        header: vec!["id", "type", "status", "attempts", "created", "received_at", "account", "last_error"],
+                        rows: table,
+                    },
+                )?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Replay(args) => {
+                let ids = if args.ids.is_empty() {
+                    let status = if args.failed {
+                        Some(Status::Failed)
+                    } else if args.dead {
+                        Some(Status::Dead)
+                    } else {
+                        None
+                    };
+                    inbox::select_for_replay(&*store.conn()?, status, args.since.map(|s| s * 1000))?
+                } else {
+                    args.ids
+                };
+                let worker = Worker::new(store.clone(), config.workers.clone(), config.stripe.mode);
+                let operator = audit::operator();
+                let progress = std::io::stderr().is_terminal() && ids.len() > 20;
+                let mut results = Vec::with_capacity(ids.len());
+                let mut ok = true;
+                for (i, id) in ids.iter().enumerate() {
+                    let result = replay_one(&store, &worker, &operator, id);
+                    let (result, last_error) = match result {
+                        Ok(pair) => pair,
+                        Err(StoreError::NotFound) => ("not found".to_string(), None),
+                        Err(e) => return Err(e.into()),
+                    };
+                    ok &= matches!(result.as_str(), "processed" | "ignored" | "queued");
+                    results.push(Replayed { id: id.clone(), result, last_error });
+                    if progress && (i + 1) % 100 == 0 {
+                        eprintln!("replayed {}/{}", i + 1, ids.len());
+                    }
+                }
+                let rows = results
+                    .iter()
+                    .map(|r| vec![r.id.clone(), r.result.clone(), output::cell(&r.last_error)])
+                    .collect();
+                output::print_list(
+                    format,
+                    &results,
+                    output::Rows {
+                        header: vec!["id", "result", "last_error"],
+                        rows,
+                    },
+                )?;
+                eprintln!("replayed {} event(s)", results.len());
+                Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            }
+        }
+    }
+}
+
+/// Requeues one event and applies it at once; if a running daemon claims it first,
+/// it is reported as `queued`.
+fn replay_one(
+    store: &crate::store::Store,
+    worker: &Worker,
+    operator: &str,
+    id: &str,
+) -> Result<(String, Option<String>), StoreError> {
+    let seq = {
+        let mut conn = store.conn()?;
+        let tx = conn.transaction()?;
+        let seq = inbox::requeue(&tx, id, now_ms())?;
+        audit::record(&tx, operator, "event.replay", Some(id), None, now_ms() / 1000)?;
+        tx.commit()?;
+        seq
+    };
+    let step = worker.apply_seq(seq)?;
+    let row = inbox::get(&*store.conn()?, id)?;
+    Ok(match step {
+        Step::Idle => ("queued".into(), None),
+        _ => (row.status.as_str().into(), row.last_error),
+    })
+}

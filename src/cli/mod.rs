@@ -1,0 +1,94 @@
+//! The command line: one file per subcommand, each an args struct with `run`.
+//! Output goes to stdout (table, JSON or CSV), errors to stderr; exit 0 on success,
+//! 1 on failure, 2 on a usage error. Nothing asks a question without a terminal.
+
+mod config_check;
+mod events;
+mod flags;
+pub mod man;
+mod migrate;
+mod output;
+mod serve;
+mod token;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+pub use output::Format;
+
+/// billd: Stripe billing daemon — verified webhooks, a durable event inbox, a local
+/// SQLite mirror of your billing objects and an authenticated JSON API.
+#[derive(Debug, Parser)]
+#[command(name = "billd", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Config file (default: $BILLD_CONFIG, ./config/billd.toml, /etc/billd/billd.toml).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Output format (default: table).
+    #[arg(long, global = true, value_enum)]
+    pub format: Option<Format>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: webhook endpoint, workers and JSON API (applies pending migrations first).
+    Serve(serve::Args),
+    /// Apply pending database migrations, or show the schema version with --status.
+    Migrate(migrate::Args),
+    /// Configuration commands.
+    #[command(subcommand)]
+    Config(config_check::Command),
+    /// Manage API tokens (shown once when made, stored only as hashes).
+    #[command(subcommand)]
+    Token(token::Command),
+    /// Inspect and replay the event inbox.
+    #[command(subcommand)]
+    Events(events::Command),
+    /// Failed payments and risk signals to follow up.
+    #[command(subcommand)]
+    Flags(flags::Command),
+}
+
+/// Parses the command line, runs the command, maps the result to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = cli.format.unwrap_or(Format::Table);
+    let result = match cli.command {
+        Command::Serve(args) => args.run(cli.config.as_deref()),
+        other => {
+            crate::telemetry::init_cli();
+            match other {
+                Command::Serve(_) => unreachable!("handled above"),
+                Command::Migrate(args) => args.run(cli.config.as_deref()),
+                Command::Config(cmd) => cmd.run(cli.config.as_deref(), format),
+                Command::Token(cmd) => cmd.run(cli.config.as_deref(), format),
+                Command::Events(cmd) => cmd.run(cli.config.as_deref(), format),
+                Command::Flags(cmd) => cmd.run(cli.config.as_deref(), format),
+            }
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads the config for a subcommand, with the path at fault in the error.
+fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<crate::config::Config> {
+    Ok(crate::config::Config::load(path)?)
+}
+
+/// Opens and migrates the configured database for a one-shot command.
+fn open_store(config: &crate::config::Config) -> anyhow::Result<crate::store::Store> {
+    let store = crate::app::open_store(config)?;
+    store.migrate()?;
+    Ok(store)
+}

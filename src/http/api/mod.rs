@@ -1,0 +1,47 @@
+//! The authenticated JSON API, one module per resource.
+
+pub mod customers;
+pub mod events;
+pub mod flags;
+pub mod invoices;
+pub mod payments;
+pub mod subscriptions;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+
+/// `{"data": [...], "has_more": bool}`.
+#[derive(Debug, Serialize)]
+pub struct List<T> {
+    pub data: Vec<T>,
+    pub has_more: bool,
+}
+
+impl<T> From<(Vec<T>, bool)> for List<T> {
+    fn from((data, has_more): (Vec<T>, bool)) -> Self {
+        List { data, has_more }
+    }
+}
+
+pub const DEFAULT_LIMIT: usize = 20;
+pub const MAX_LIMIT: usize = 100;
+
+/// `limit` and `starting_after` of every list.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    pub limit: Option<usize>,
+    pub starting_after: Option<String>,
+}
+
+impl PageQuery {
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT),
+            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            Some(n) => Err(ApiError::invalid(format!(
+                "limit must be between 1 and {MAX_LIMIT}, got {n}"
+            ))),
+        }
+    }
+}

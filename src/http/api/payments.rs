@@ -1,0 +1,33 @@
+//! `GET /stripe/payments?customer=&status=` from the mirror, newest first.
+
+use axum::{
+    Json,
+    extract::{Query, State},
+};
+use serde::Deserialize;
+
+use super::{List, PageQuery};
+use crate::{
+    http::{AppState, error::ApiResult},
+    store::mirror::{self, Paging, Payment},
+};
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    customer: Option<String>,
+    status: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
+}
+
+pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<List<Payment>>> {
+    let paging = Paging {
+        limit: q.page.limit()?,
+        starting_after: q.page.starting_after,
+    };
+    let page = state
+        .store
+        .run(move |c| mirror::list_payments(c, q.customer.as_deref(), q.status.as_deref(), &paging))
+        .await?;
+    Ok(Json(page.into()))
+}

@@ -1,0 +1,75 @@
+//! Bearer-token authentication with scopes. Applied to every API route (never to the
+//! webhook and health routes): GET needs `read`, other methods `write`, and the routes
+//! listed in [`required_scope`] `admin`.
+
+use axum::{
+    extract::{MatchedPath, Request, State},
+    http::{Method, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+use super::{AppState, error::ApiError};
+use crate::store::tokens::{self, Scope};
+
+/// The scope a route needs.
+pub fn required_scope(method: &Method, route: &str) -> Scope {
+    let admin = route.ends_with("/replay") || route.starts_with("/stripe/refunds") || route.starts_with("/tokens");
+    if admin {
+        Scope::Admin
+    } else if method == Method::GET || method == Method::HEAD {
+        Scope::Read
+    } else {
+        Scope::Write
+    }
+}
+
+pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| request.uri().path().to_string());
+    let needed = required_scope(request.method(), &route);
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string());
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return ApiError::unauthorized("missing bearer token: send `Authorization: Bearer <token>`")
+            .into_response();
+    };
+    let found = state
+        .store
+        .run(move |conn| tokens::authenticate(conn, &token))
+        .await;
+    match found {
+        Ok(Some((id, scope))) if scope >= needed => {
+            tracing::Span::current().record("token", id.as_str());
+            next.run(request).await
+        }
+        Ok(Some((_, scope))) => ApiError::forbidden(format!(
+            "this token has scope `{}`; this route needs `{}`",
+            scope.as_str(),
+            needed.as_str()
+        ))
+        .into_response(),
+        Ok(None) => ApiError::unauthorized("unknown or revoked token").into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_follow_method_and_route() {
+        assert_eq!(required_scope(&Method::GET, "/stripe/events"), Scope::Read);
+        assert_eq!(required_scope(&Method::POST, "/stripe/flags/{id}/resolve"), Scope::Write);
+        assert_eq!(required_scope(&Method::POST, "/stripe/events/{id}/replay"), Scope::Admin);
+        assert_eq!(required_scope(&Method::POST, "/stripe/refunds"), Scope::Admin);
+    }
+}

@@ -1,0 +1,65 @@
+//! Logging: JSON lines to stdout and to a daily rolling file for the daemon, a human
+//! format on a terminal; quiet human logs on stderr for the other subcommands.
+//! `RUST_LOG` overrides the configured level.
+//!
+//! What is logged is chosen where it is logged: ids, types, outcomes, durations. Bodies,
+//! headers, query strings, secrets and personal data never reach a log call.
+
+use std::io::IsTerminal;
+
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::{EnvFilter, Layer, fmt, layer::SubscriberExt, util::SubscriberInitExt};
+
+use crate::config::{LogConfig, LogFormat};
+
+/// Keeps the file writer flushing; drop it last.
+pub struct Guard(#[allow(dead_code)] Option<WorkerGuard>);
+
+fn filter(default: &str) -> EnvFilter {
+    EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(default))
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Logging for `billd serve`.
+pub fn init_daemon(config: &LogConfig) -> anyhow::Result<Guard> {
+    let json_stdout = match config.format {
+        LogFormat::Json => true,
+        LogFormat::Human => false,
+        LogFormat::Auto => !std::io::stdout().is_terminal(),
+    };
+    let stdout = if json_stdout {
+        fmt::layer().json().with_current_span(true).with_span_list(true).boxed()
+    } else {
+        fmt::layer().with_target(false).boxed()
+    };
+    let (file, guard) = if config.dir.as_os_str().is_empty() {
+        (None, None)
+    } else {
+        std::fs::create_dir_all(&config.dir)
+            .map_err(|e| anyhow::anyhow!("cannot create log directory {} (log.dir): {e}", config.dir.display()))?;
+        let appender = tracing_appender::rolling::daily(&config.dir, "billd.log");
+        let (writer, guard) = tracing_appender::non_blocking(appender);
+        let layer = fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_writer(writer);
+        (Some(layer), Some(guard))
+    };
+    tracing_subscriber::registry()
+        .with(filter(&config.level))
+        .with(stdout)
+        .with(file)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))?;
+    Ok(Guard(guard))
+}
+
+/// Logging for one-shot subcommands: warnings and errors on stderr.
+pub fn init_cli() {
+    let _ = tracing_subscriber::registry()
+        .with(filter("warn"))
+        .with(fmt::layer().with_target(false).with_writer(std::io::stderr))
+        .try_init();
+}

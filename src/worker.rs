@@ -1,0 +1,343 @@
+//! Workers: apply stored events to the mirror, one transaction per event.
+//!
+//! [`Worker::step`] claims the next due event inside an immediate transaction, applies
+//! it and records its new status in that same transaction, so an event's effect lands
+//! exactly once even across crashes, several workers and several processes sharing the
+//! database. A failing (or panicking) handler rolls back, and the event is retried with
+//! exponential backoff and jitter until `max_attempts`, then marked `dead`.
+
+use std::{
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use rusqlite::TransactionBehavior;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::{StripeMode, WorkerConfig},
+    events::{self, Event, Outcome},
+    store::{
+        Store, StoreError,
+        events::{self as inbox, Claimed, Status},
+    },
+    time::now_ms,
+};
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// An event was applied (`processed`).
+    Applied { id: String },
+    /// An event was stored as `ignored` (unknown type or livemode mismatch).
+    Ignored { id: String },
+    /// An event failed and will be retried.
+    Retried { id: String },
+    /// An event failed for the last time and is `dead`.
+    Dead { id: String },
+    /// Nothing was due.
+    Idle,
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    store: Store,
+    config: WorkerConfig,
+    mode: StripeMode,
+    /// Called after an applied event that changes products, prices or plans.
+    on_catalog_change: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl Worker {
+    pub fn new(store: Store, config: WorkerConfig, mode: StripeMode) -> Worker {
+        Worker {
+            store,
+            config,
+            mode,
+            on_catalog_change: None,
+        }
+    }
+
+    /// Registers a callback for catalog changes (the plans cache).
+    pub fn on_catalog_change(mut self, f: Arc<dyn Fn() + Send + Sync>) -> Worker {
+        self.on_catalog_change = Some(f);
+        self
+    }
+
+    /// Applies the next due event, if any. Blocking.
+    pub fn step(&self) -> Result<Step, StoreError> {
+        self.step_with(|conn, now| inbox::next_due(conn, now))
+    }
+
+    /// Applies the event `seq` now if it is still waiting. Blocking.
+    pub fn apply_seq(&self, seq: i64) -> Result<Step, StoreError> {
+        self.step_with(|conn, _| inbox::claim_seq(conn, seq))
+    }
+
+    fn step_with(
+        &self,
+        claim: impl FnOnce(&rusqlite::Connection, i64) -> Result<Option<Claimed>, StoreError>,
+    ) -> Result<Step, StoreError> {
+        let mut conn = self.store.conn()?;
+        let now = now_ms();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(event) = claim(&tx, now)? else {
+            return Ok(Step::Idle);
+        };
+        let started = Instant::now();
+        let span = tracing::info_span!(
+            "apply",
+            event_id = %event.id,
+            event_type = %event.type_,
+            account = event.account.as_deref().unwrap_or(""),
+            livemode = event.livemode,
+        );
+        let _entered = span.enter();
+
+        let result = catch_unwind(AssertUnwindSafe(|| self.decide(&tx, &event, now)))
+            .unwrap_or_else(|panic| Err(format!("handler panicked: {}", panic_message(&panic))));
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match result {
+            Ok((status, note)) => {
+                inbox::finish(&tx, event.seq, status, note.as_deref(), now)?;
+                tx.commit()?;
+                if status == Status::Processed
+                    && events::touches_catalog(&event.type_)
+                    && let Some(f) = &self.on_catalog_change
+                {
+                    f();
+                }
+                let outcome = status.as_str();
+                tracing::info!(outcome, duration_ms, note = note.as_deref().unwrap_or(""), "event applied");
+                Ok(match status {
+                    Status::Ignored => Step::Ignored { id: event.id },
+                    _ => Step::Applied { id: event.id },
+                })
+            }
+            Err(error) => {
+                drop(tx); // rolls back whatever the handler wrote
+                let attempts = event.attempts + 1;
+                let next = (attempts < i64::from(self.config.max_attempts))
+                    .then(|| now + self.backoff_ms(attempts));
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                inbox::fail(&tx, event.seq, &error, next)?;
+                tx.commit()?;
+                if next.is_some() {
+                    tracing::warn!(outcome = "failed", attempts, duration_ms, error = %error, "event failed, will retry");
+                    Ok(Step::Retried { id: event.id })
+                } else {
+                    tracing::error!(outcome = "dead", attempts, duration_ms, error = %error, alert = true,
+                        "event is dead after its last attempt; replay it with `billd events replay`");
+                    Ok(Step::Dead { id: event.id })
+                }
+            }
+        }
+    }
+
+    /// Applies the event or decides not to. `Err` is a message for `last_error`.
+    fn decide(
+        &self,
+        conn: &rusqlite::Connection,
+        event: &Claimed,
+        now_ms: i64,
+    ) -> Result<(Status, Option<String>), String> {
+        if event.livemode != self.mode.is_live() {
+            return Ok((
+                Status::Ignored,
+                Some(format!(
+                    "livemode mismatch: event livemode is {}, billd runs in {} mode",
+                    event.livemode,
+                    if self.mode.is_live() { "live" } else { "test" }
+                )),
+            ));
+        }
+        let object = Event::object_of(&event.payload).map_err(|e| e.to_string())?;
+        let ev = Event {
+            seq: event.seq,
+            id: &event.id,
+            type_: &event.type_,
+            created: event.created,
+            account: event.account.as_deref(),
+            livemode: event.livemode,
+            object,
+        };
+        match events::apply(conn, &ev, now_ms / 1000).map_err(|e| e.to_string())? {
+            Outcome::Applied => Ok((Status::Processed, None)),
+            Outcome::Unhandled => Ok((Status::Ignored, Some("no handler for this event type".into()))),
+        }
+    }
+
+    /// Delay before attempt `attempts + 1`: exponential, capped, with jitter in its
+    /// upper half so retries of many events spread out.
+    fn backoff_ms(&self, attempts: i64) -> i64 {
+        let exp = u32::try_from(attempts.saturating_sub(1)).unwrap_or(u32::MAX).min(40);
+        let full = self
+            .config
+            .backoff_base_ms
+            .saturating_mul(1u64 << exp)
+            .min(self.config.backoff_max_ms);
+        let half = full / 2;
+        let jittered = half + fastrand::u64(0..=half.max(1));
+        i64::try_from(jittered).unwrap_or(i64::MAX)
+    }
+
+    /// Runs until `shutdown`: steps while there is work, then sleeps until new events are
+    /// stored (`stored`), a retry is due, or the poll interval passes. Shutdown is
+    /// observed between steps, so an event being applied is always finished.
+    pub async fn run(self, stored: Arc<Notify>, shutdown: CancellationToken) {
+        let poll = Duration::from_millis(self.config.poll_interval_ms);
+        while !shutdown.is_cancelled() {
+            // Registered before the step, so an event stored during it is not missed.
+            let notified = stored.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let worker = self.clone();
+            let step = tokio::task::spawn_blocking(move || worker.step()).await;
+            let wait = match step {
+                Ok(Ok(Step::Idle)) => Some(self.idle_wait(poll).await),
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "worker step failed (storage)");
+                    Some(poll)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "worker step task failed");
+                    Some(poll)
+                }
+            };
+            if let Some(wait) = wait {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = &mut notified => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+
+    /// How long an idle worker may sleep: until the next retry is due, at most `poll`.
+    async fn idle_wait(&self, poll: Duration) -> Duration {
+        let store = self.store.clone();
+        let next = store
+            .run(|conn| inbox::next_due_at(conn))
+            .await
+            .ok()
+            .flatten();
+        match next {
+            Some(at) => Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0)).min(poll),
+            None => poll,
+        }
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{events::NewEvent, test_store};
+
+    fn worker(store: &Store, max_attempts: u32) -> Worker {
+        Worker::new(
+            store.clone(),
+            WorkerConfig {
+                max_attempts,
+                backoff_base_ms: 1,
+                backoff_max_ms: 1,
+                ..WorkerConfig::default()
+            },
+            StripeMode::Test,
+        )
+    }
+
+    fn store_event(store: &Store, id: &str, type_: &str, livemode: bool, payload: &str) {
+        let conn = store.conn().unwrap();
+        inbox::insert(
+            &conn,
+            &NewEvent {
+                id: id.into(),
+                type_: type_.into(),
+                account: None,
+                livemode,
+                api_version: None,
+                created: 1,
+                payload: payload.into(),
+            },
+            0,
+        )
+        .unwrap();
+    }
+
+    fn status(store: &Store, id: &str) -> Status {
+        inbox::get(&store.conn().unwrap(), id).unwrap().status
+    }
+
+    #[test]
+    fn unknown_types_and_livemode_mismatches_are_ignored_with_a_reason() {
+        let (_dir, store) = test_store();
+        store_event(&store, "evt_u", "something.new", false, r#"{"data":{"object":{}}}"#);
+        store_event(&store, "evt_l", "customer.created", true, r#"{"data":{"object":{"id":"cus_1"}}}"#);
+        let w = worker(&store, 3);
+        assert!(matches!(w.step().unwrap(), Step::Ignored { .. }));
+        assert!(matches!(w.step().unwrap(), Step::Ignored { .. }));
+        assert_eq!(w.step().unwrap(), Step::Idle);
+        assert_eq!(status(&store, "evt_u"), Status::Ignored);
+        let live = inbox::get(&store.conn().unwrap(), "evt_l").unwrap();
+        assert_eq!(live.status, Status::Ignored);
+        assert!(live.last_error.unwrap().contains("livemode"));
+        // Nothing was applied for the mismatched event.
+        assert!(crate::store::mirror::get_customer(&store.conn().unwrap(), "cus_1").is_err());
+    }
+
+    #[test]
+    fn a_failing_event_is_retried_then_dead_and_does_not_block_others() {
+        let (_dir, store) = test_store();
+        // `data.object` is not an object the customer handler can read.
+        store_event(&store, "evt_bad", "customer.created", false, r#"{"data":{"object":{"id":5}}}"#);
+        store_event(&store, "evt_good", "customer.created", false, r#"{"data":{"object":{"id":"cus_ok"}}}"#);
+        let w = worker(&store, 2);
+        let mut dead = false;
+        for _ in 0..20 {
+            match w.step().unwrap() {
+                Step::Dead { .. } => dead = true,
+                Step::Idle => std::thread::sleep(Duration::from_millis(2)),
+                _ => {}
+            }
+            if dead && status(&store, "evt_good") == Status::Processed {
+                break;
+            }
+        }
+        assert_eq!(status(&store, "evt_bad"), Status::Dead);
+        assert_eq!(status(&store, "evt_good"), Status::Processed);
+        let bad = inbox::get(&store.conn().unwrap(), "evt_bad").unwrap();
+        assert_eq!(bad.attempts, 2);
+        assert!(bad.last_error.unwrap().contains("cannot parse customer"));
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_under_the_cap() {
+        let (_dir, store) = test_store();
+        let w = Worker::new(
+            store,
+            WorkerConfig {
+                backoff_base_ms: 1000,
+                backoff_max_ms: 10_000,
+                ..WorkerConfig::default()
+            },
+            StripeMode::Test,
+        );
+        for attempts in 1..10 {
+            let d = w.backoff_ms(attempts);
+            let full = (1000i64 << (attempts - 1)).min(10_000);
+            assert!(d >= full / 2 && d <= full, "attempt {attempts}: {d}");
+        }
+    }
+}
