@@ -6,7 +6,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{List, PageQuery};
+use super::{List, page_limit};
 use crate::{
     http::{AppState, error::{ApiError, ApiResult}},
     store::{
@@ -64,8 +64,8 @@ pub struct ListQuery {
     status: Option<String>,
     #[serde(rename = "type")]
     type_: Option<String>,
-    #[serde(flatten)]
-    page: PageQuery,
+    limit: Option<usize>,
+    starting_after: Option<String>,
 }
 
 pub fn parse_status(s: &str) -> Result<Status, ApiError> {
@@ -81,8 +81,8 @@ pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> 
         status: q.status.as_deref().map(parse_status).transpose()?,
         type_: q.type_,
         since_ms: None,
-        limit: q.page.limit()?,
-        starting_after: q.page.starting_after,
+        limit: page_limit(q.limit)?,
+        starting_after: q.starting_after,
     };
     let (rows, more) = state.store.run(move |c| inbox::list(c, &filter)).await?;
     Ok(Json(List {

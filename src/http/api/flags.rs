@@ -6,7 +6,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{List, PageQuery};
+use super::{List, page_limit};
 use crate::{
     http::{AppState, error::{ApiError, ApiResult}},
     store::{audit, flags::{self, Flag}},
@@ -16,8 +16,8 @@ use crate::{
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     status: Option<String>,
-    #[serde(flatten)]
-    page: PageQuery,
+    limit: Option<usize>,
+    starting_after: Option<String>,
 }
 
 pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<List<Flag>>> {
@@ -27,9 +27,8 @@ pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> 
     {
         return Err(ApiError::invalid(format!("status must be open or resolved, got `{s}`")));
     }
-    let limit = q.page.limit()?;
+    let limit = page_limit(q.limit)?;
     let after = q
-        .page
         .starting_after
         .as_deref()
         .map(|s| s.parse::<i64>().map_err(|_| ApiError::invalid("starting_after must be a flag id")))

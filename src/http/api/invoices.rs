@@ -6,7 +6,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{List, PageQuery};
+use super::{List, page_limit};
 use crate::{
     http::{AppState, error::ApiResult},
     store::mirror::{self, Invoice, Paging},
@@ -15,14 +15,14 @@ use crate::{
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     customer: Option<String>,
-    #[serde(flatten)]
-    page: PageQuery,
+    limit: Option<usize>,
+    starting_after: Option<String>,
 }
 
 pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<List<Invoice>>> {
     let paging = Paging {
-        limit: q.page.limit()?,
-        starting_after: q.page.starting_after,
+        limit: page_limit(q.limit)?,
+        starting_after: q.starting_after,
     };
     let page = state
         .store

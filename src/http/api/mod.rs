@@ -7,7 +7,7 @@ pub mod invoices;
 pub mod payments;
 pub mod subscriptions;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::error::ApiError;
 
@@ -27,21 +27,14 @@ impl<T> From<(Vec<T>, bool)> for List<T> {
 pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 100;
 
-/// `limit` and `starting_after` of every list.
-#[derive(Debug, Default, Deserialize)]
-pub struct PageQuery {
-    pub limit: Option<usize>,
-    pub starting_after: Option<String>,
-}
-
-impl PageQuery {
-    pub fn limit(&self) -> Result<usize, ApiError> {
-        match self.limit {
-            None => Ok(DEFAULT_LIMIT),
-            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            Some(n) => Err(ApiError::invalid(format!(
-                "limit must be between 1 and {MAX_LIMIT}, got {n}"
-            ))),
-        }
+/// The `limit` of a list: 20 when absent, at most 100. (Query structs name `limit` and
+/// `starting_after` themselves: `serde(flatten)` breaks numbers in query strings.)
+pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::invalid(format!(
+            "limit must be between 1 and {MAX_LIMIT}, got {n}"
+        ))),
     }
 }
