@@ -42,7 +42,9 @@ impl App {
         }
         let listener = TcpListener::bind(config.server.listen)
             .await
-            .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
+            .with_context(|| {
+                format!("cannot listen on {} (server.listen)", config.server.listen)
+            })?;
         let verifier = Arc::new(Verifier::new(
             secrets.webhook_secrets.clone(),
             config.stripe.webhook_tolerance_secs,
@@ -73,15 +75,24 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves, then shuts down gracefully.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let addr = self.local_addr();
         let stored = Arc::new(Notify::new());
         let (ingest, writer) = Ingest::start(&self.store, stored.clone())?;
         let stop_workers = CancellationToken::new();
         let mut workers = Vec::new();
         for _ in 0..self.config.workers.count {
-            let worker = Worker::new(self.store.clone(), self.config.workers.clone(), self.config.stripe.mode);
-            workers.push(tokio::spawn(worker.run(stored.clone(), stop_workers.clone())));
+            let worker = Worker::new(
+                self.store.clone(),
+                self.config.workers.clone(),
+                self.config.stripe.mode,
+            );
+            workers.push(tokio::spawn(
+                worker.run(stored.clone(), stop_workers.clone()),
+            ));
         }
         let state = AppState {
             store: self.store.clone(),
@@ -106,7 +117,10 @@ impl App {
         tracing::info!("shutting down: no new connections; finishing in-flight work");
         match tokio::time::timeout(grace, serve).await {
             Ok(result) => result?.context("HTTP server failed")?,
-            Err(_) => tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish in time"),
+            Err(_) => tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "in-flight requests did not finish in time"
+            ),
         }
         stop_workers.cancel();
         for worker in workers {
@@ -121,8 +135,17 @@ impl App {
 
 /// Opens the configured database (without migrating).
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Store::open(&config.database.path, config.database.pool_size, config.busy_timeout())
-        .with_context(|| format!("cannot open database {} (database.path)", config.database.path.display()))
+    Store::open(
+        &config.database.path,
+        config.database.pool_size,
+        config.busy_timeout(),
+    )
+    .with_context(|| {
+        format!(
+            "cannot open database {} (database.path)",
+            config.database.path.display()
+        )
+    })
 }
 
 /// Resolves on SIGTERM or SIGINT.

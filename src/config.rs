@@ -18,17 +18,24 @@ pub enum ConfigError {
     #[error("no config file found: pass --config PATH, set BILLD_CONFIG, or create one of {}", SEARCH_PATHS.join(", "))]
     NotFound,
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid config: {key}: {message}")]
     Invalid { key: &'static str, message: String },
     #[error("environment variable {var} (named by {key}) is not set: {why}")]
-    MissingSecret { var: String, key: &'static str, why: &'static str },
+    MissingSecret {
+        var: String,
+        key: &'static str,
+        why: &'static str,
+    },
 }
 
 /// The whole configuration, as parsed from the file (secrets not yet resolved).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -118,19 +125,6 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// Directory of the daily rolling JSON log file; empty disables the file.
     pub dir: PathBuf,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            database: DatabaseConfig::default(),
-            stripe: StripeConfig::default(),
-            workers: WorkerConfig::default(),
-            log: LogConfig::default(),
-            source: None,
-        }
-    }
 }
 
 impl Default for ServerConfig {
@@ -248,7 +242,10 @@ impl Config {
             return invalid("stripe.secret_key_env", "must name an environment variable");
         }
         if self.stripe.webhook_secret_env.is_empty() {
-            return invalid("stripe.webhook_secret_env", "must name an environment variable");
+            return invalid(
+                "stripe.webhook_secret_env",
+                "must name an environment variable",
+            );
         }
         if self.workers.count == 0 {
             return invalid("workers.count", "must be at least 1");
@@ -256,7 +253,9 @@ impl Config {
         if self.workers.max_attempts == 0 {
             return invalid("workers.max_attempts", "must be at least 1");
         }
-        if self.workers.backoff_base_ms == 0 || self.workers.backoff_max_ms < self.workers.backoff_base_ms {
+        if self.workers.backoff_base_ms == 0
+            || self.workers.backoff_max_ms < self.workers.backoff_base_ms
+        {
             return invalid(
                 "workers.backoff_base_ms",
                 "must be positive and not above workers.backoff_max_ms",
@@ -289,7 +288,10 @@ impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Secrets")
             .field("stripe_secret_key", &"[redacted]")
-            .field("webhook_secrets", &format!("[{} redacted]", self.webhook_secrets.len()))
+            .field(
+                "webhook_secrets",
+                &format!("[{} redacted]", self.webhook_secrets.len()),
+            )
             .finish()
     }
 }

@@ -40,7 +40,10 @@ pub enum IngestError {
 impl Ingest {
     /// Starts the writer thread. `stored` is notified after every commit that stored
     /// new events, to wake the workers.
-    pub fn start(store: &Store, stored: std::sync::Arc<Notify>) -> Result<(Ingest, thread::JoinHandle<()>), StoreError> {
+    pub fn start(
+        store: &Store,
+        stored: std::sync::Arc<Notify>,
+    ) -> Result<(Ingest, thread::JoinHandle<()>), StoreError> {
         let conn = store.dedicated(Sync::Full)?;
         let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 8);
         let handle = thread::Builder::new()

@@ -67,7 +67,10 @@ impl Verifier {
         if signatures.is_empty() {
             return Err(SignatureError::NoSignature);
         }
-        let candidates: Vec<[u8; 32]> = signatures.iter().filter_map(|s| decode_lower_hex(s)).collect();
+        let candidates: Vec<[u8; 32]> = signatures
+            .iter()
+            .filter_map(|s| decode_lower_hex(s))
+            .collect();
         let matched = self.secrets.iter().any(|secret| {
             candidates.iter().any(|candidate| {
                 let mut mac = HmacSha256::new_from_slice(secret.expose_secret().as_bytes())
@@ -102,11 +105,15 @@ fn decode_lower_hex(s: &str) -> Option<[u8; 32]> {
 /// Builds a `Stripe-Signature` header for `payload` (tests, benchmarks and `billd` tooling
 /// that sends itself signed events).
 pub fn sign(payload: &[u8], secret: &str, timestamp: i64) -> String {
-    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
+    let mut mac =
+        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(payload);
-    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
 }
 
 #[cfg(test)]
@@ -115,7 +122,10 @@ mod tests {
 
     fn verifier(secrets: &[&str], tolerance: u64) -> Verifier {
         Verifier::new(
-            secrets.iter().map(|s| SecretString::from(s.to_string())).collect(),
+            secrets
+                .iter()
+                .map(|s| SecretString::from(s.to_string()))
+                .collect(),
             tolerance,
         )
     }
@@ -123,13 +133,20 @@ mod tests {
     #[test]
     fn a_signature_made_by_sign_verifies() {
         let header = sign(b"{}", "whsec_a", 1000);
-        assert_eq!(verifier(&["whsec_a"], 300).verify(b"{}", &header, 1000), Ok(1000));
+        assert_eq!(
+            verifier(&["whsec_a"], 300).verify(b"{}", &header, 1000),
+            Ok(1000)
+        );
     }
 
     #[test]
     fn any_configured_secret_may_match() {
         let header = sign(b"{}", "whsec_new", 1000);
-        assert!(verifier(&["whsec_old", "whsec_new"], 300).verify(b"{}", &header, 1000).is_ok());
+        assert!(
+            verifier(&["whsec_old", "whsec_new"], 300)
+                .verify(b"{}", &header, 1000)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -29,15 +29,23 @@ pub fn init_daemon(config: &LogConfig) -> anyhow::Result<Guard> {
         LogFormat::Auto => !std::io::stdout().is_terminal(),
     };
     let stdout = if json_stdout {
-        fmt::layer().json().with_current_span(true).with_span_list(true).boxed()
+        fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .boxed()
     } else {
         fmt::layer().with_target(false).boxed()
     };
     let (file, guard) = if config.dir.as_os_str().is_empty() {
         (None, None)
     } else {
-        std::fs::create_dir_all(&config.dir)
-            .map_err(|e| anyhow::anyhow!("cannot create log directory {} (log.dir): {e}", config.dir.display()))?;
+        std::fs::create_dir_all(&config.dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create log directory {} (log.dir): {e}",
+                config.dir.display()
+            )
+        })?;
         let appender = tracing_appender::rolling::daily(&config.dir, "billd.log");
         let (writer, guard) = tracing_appender::non_blocking(appender);
         let layer = fmt::layer()

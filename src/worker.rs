@@ -68,7 +68,7 @@ impl Worker {
 
     /// Applies the next due event, if any. Blocking.
     pub fn step(&self) -> Result<Step, StoreError> {
-        self.step_with(|conn, now| inbox::next_due(conn, now))
+        self.step_with(inbox::next_due)
     }
 
     /// Applies the event `seq` now if it is still waiting. Blocking.
@@ -110,7 +110,12 @@ impl Worker {
                     f();
                 }
                 let outcome = status.as_str();
-                tracing::info!(outcome, duration_ms, note = note.as_deref().unwrap_or(""), "event applied");
+                tracing::info!(
+                    outcome,
+                    duration_ms,
+                    note = note.as_deref().unwrap_or(""),
+                    "event applied"
+                );
                 Ok(match status {
                     Status::Ignored => Step::Ignored { id: event.id },
                     _ => Step::Applied { id: event.id },
@@ -165,14 +170,19 @@ impl Worker {
         };
         match events::apply(conn, &ev, now_ms / 1000).map_err(|e| e.to_string())? {
             Outcome::Applied => Ok((Status::Processed, None)),
-            Outcome::Unhandled => Ok((Status::Ignored, Some("no handler for this event type".into()))),
+            Outcome::Unhandled => Ok((
+                Status::Ignored,
+                Some("no handler for this event type".into()),
+            )),
         }
     }
 
     /// Delay before attempt `attempts + 1`: exponential, capped, with jitter in its
     /// upper half so retries of many events spread out.
     fn backoff_ms(&self, attempts: i64) -> i64 {
-        let exp = u32::try_from(attempts.saturating_sub(1)).unwrap_or(u32::MAX).min(40);
+        let exp = u32::try_from(attempts.saturating_sub(1))
+            .unwrap_or(u32::MAX)
+            .min(40);
         let full = self
             .config
             .backoff_base_ms
@@ -283,8 +293,20 @@ mod tests {
     #[test]
     fn unknown_types_and_livemode_mismatches_are_ignored_with_a_reason() {
         let (_dir, store) = test_store();
-        store_event(&store, "evt_u", "something.new", false, r#"{"data":{"object":{}}}"#);
-        store_event(&store, "evt_l", "customer.created", true, r#"{"data":{"object":{"id":"cus_1"}}}"#);
+        store_event(
+            &store,
+            "evt_u",
+            "something.new",
+            false,
+            r#"{"data":{"object":{}}}"#,
+        );
+        store_event(
+            &store,
+            "evt_l",
+            "customer.created",
+            true,
+            r#"{"data":{"object":{"id":"cus_1"}}}"#,
+        );
         let w = worker(&store, 3);
         assert!(matches!(w.step().unwrap(), Step::Ignored { .. }));
         assert!(matches!(w.step().unwrap(), Step::Ignored { .. }));
@@ -301,8 +323,20 @@ mod tests {
     fn a_failing_event_is_retried_then_dead_and_does_not_block_others() {
         let (_dir, store) = test_store();
         // `data.object` is not an object the customer handler can read.
-        store_event(&store, "evt_bad", "customer.created", false, r#"{"data":{"object":{"id":5}}}"#);
-        store_event(&store, "evt_good", "customer.created", false, r#"{"data":{"object":{"id":"cus_ok"}}}"#);
+        store_event(
+            &store,
+            "evt_bad",
+            "customer.created",
+            false,
+            r#"{"data":{"object":{"id":5}}}"#,
+        );
+        store_event(
+            &store,
+            "evt_good",
+            "customer.created",
+            false,
+            r#"{"data":{"object":{"id":"cus_ok"}}}"#,
+        );
         let w = worker(&store, 2);
         let mut dead = false;
         for _ in 0..20 {

@@ -31,7 +31,11 @@ async fn every_api_route_answers_401_without_a_token_and_with_an_unknown_one() {
         assert_eq!(response.status(), 401, "{method} {path}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["type"], "unauthorized");
-        let response = request.bearer_auth("billd_not_a_token").send().await.unwrap();
+        let response = request
+            .bearer_auth("billd_not_a_token")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 401, "{method} {path} with a bad token");
     }
     app.shutdown().await;
@@ -42,11 +46,24 @@ async fn a_token_with_too_small_a_scope_gets_403() {
     let app = spawn_app().await;
     let read = app.token(Scope::Read).await;
     let write = app.token(Scope::Write).await;
-    assert_eq!(app.post("/stripe/flags/1/resolve", &read).await.status(), 403);
-    assert_eq!(app.post("/stripe/events/evt_1/replay", &write).await.status(), 403);
+    assert_eq!(
+        app.post("/stripe/flags/1/resolve", &read).await.status(),
+        403
+    );
+    assert_eq!(
+        app.post("/stripe/events/evt_1/replay", &write)
+            .await
+            .status(),
+        403
+    );
     // Admin includes everything.
     let admin = app.token(Scope::Admin).await;
-    assert_eq!(app.post("/stripe/events/evt_1/replay", &admin).await.status(), 404);
+    assert_eq!(
+        app.post("/stripe/events/evt_1/replay", &admin)
+            .await
+            .status(),
+        404
+    );
     assert_eq!(app.get("/stripe/events", &read).await.status(), 200);
     app.shutdown().await;
 }
@@ -73,7 +90,12 @@ async fn a_revoked_token_stops_working() {
 async fn every_response_carries_a_request_id_and_a_given_one_is_kept() {
     let app = spawn_app().await;
     let r = app.client.get(app.url("/healthz")).send().await.unwrap();
-    assert!(r.headers()["x-request-id"].to_str().unwrap().starts_with("req_"));
+    assert!(
+        r.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
     let r = app
         .client
         .get(app.url("/stripe/events"))
@@ -90,8 +112,24 @@ async fn every_response_carries_a_request_id_and_a_given_one_is_kept() {
 #[tokio::test]
 async fn health_and_readiness_need_no_token() {
     let app = spawn_app().await;
-    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
-    assert_eq!(app.client.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     app.shutdown().await;
 }
 
@@ -100,20 +138,32 @@ async fn events_are_listed_filtered_paged_and_shown_in_the_contract_shape() {
     let app = spawn_app().await;
     let token = app.token(Scope::Read).await;
     for i in 0..5 {
-        app.post_event(&fixture_as("customer.updated.json", &format!("evt_list_{i}"))).await;
+        app.post_event(&fixture_as(
+            "customer.updated.json",
+            &format!("evt_list_{i}"),
+        ))
+        .await;
     }
     let mut unknown = fixture_as("customer.updated.json", "evt_list_unknown");
     unknown["type"] = "something.unheard_of".into();
     app.post_event(&unknown).await;
     app.drained().await;
 
-    let page: Value = app.get("/stripe/events?limit=2", &token).await.json().await.unwrap();
+    let page: Value = app
+        .get("/stripe/events?limit=2", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["data"].as_array().unwrap().len(), 2);
     assert_eq!(page["has_more"], true);
     assert_eq!(page["data"][0]["id"], "evt_list_unknown");
     let after = page["data"][1]["id"].as_str().unwrap().to_string();
     let next: Value = app
-        .get(&format!("/stripe/events?limit=100&starting_after={after}"), &token)
+        .get(
+            &format!("/stripe/events?limit=100&starting_after={after}"),
+            &token,
+        )
         .await
         .json()
         .await
@@ -121,7 +171,12 @@ async fn events_are_listed_filtered_paged_and_shown_in_the_contract_shape() {
     assert_eq!(next["data"].as_array().unwrap().len(), 4);
     assert_eq!(next["has_more"], false);
 
-    let ignored: Value = app.get("/stripe/events?status=ignored", &token).await.json().await.unwrap();
+    let ignored: Value = app
+        .get("/stripe/events?status=ignored", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ignored["data"].as_array().unwrap().len(), 1);
     let typed: Value = app
         .get("/stripe/events?type=customer.updated", &token)
@@ -131,16 +186,43 @@ async fn events_are_listed_filtered_paged_and_shown_in_the_contract_shape() {
         .unwrap();
     assert_eq!(typed["data"].as_array().unwrap().len(), 5);
 
-    let one: Value = app.get("/stripe/events/evt_list_0", &token).await.json().await.unwrap();
-    for field in ["id", "type", "status", "attempts", "created", "received_at", "processed_at", "last_error", "account", "livemode"] {
+    let one: Value = app
+        .get("/stripe/events/evt_list_0", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    for field in [
+        "id",
+        "type",
+        "status",
+        "attempts",
+        "created",
+        "received_at",
+        "processed_at",
+        "last_error",
+        "account",
+        "livemode",
+    ] {
         assert!(one.get(field).is_some(), "event has no `{field}`: {one}");
     }
     assert_eq!(one["status"], "processed");
     assert!(one["created"].as_str().unwrap().ends_with('Z'));
 
-    assert_eq!(app.get("/stripe/events?limit=101", &token).await.status(), 400);
-    assert_eq!(app.get("/stripe/events?status=bogus", &token).await.status(), 400);
-    assert_eq!(app.get("/stripe/events/evt_nope", &token).await.status(), 404);
+    assert_eq!(
+        app.get("/stripe/events?limit=101", &token).await.status(),
+        400
+    );
+    assert_eq!(
+        app.get("/stripe/events?status=bogus", &token)
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        app.get("/stripe/events/evt_nope", &token).await.status(),
+        404
+    );
     app.shutdown().await;
 }
 
@@ -152,14 +234,25 @@ async fn replaying_an_applied_payment_does_not_count_it_twice() {
     charge["livemode"] = false.into();
     app.post_event(&charge).await;
     assert_eq!(app.settled("evt_pay_1").await, Status::Processed);
-    let before: Value = app.get("/stripe/payments", &admin).await.json().await.unwrap();
+    let before: Value = app
+        .get("/stripe/payments", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(before["data"].as_array().unwrap().len(), 1);
 
     let replayed = app.post("/stripe/events/evt_pay_1/replay", &admin).await;
     assert_eq!(replayed.status(), 200);
-    app.wait_status("evt_pay_1", |s| s == Status::Processed).await;
+    app.wait_status("evt_pay_1", |s| s == Status::Processed)
+        .await;
     app.drained().await;
-    let after: Value = app.get("/stripe/payments", &admin).await.json().await.unwrap();
+    let after: Value = app
+        .get("/stripe/payments", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(after["data"], before["data"]);
     app.shutdown().await;
 }
@@ -173,12 +266,25 @@ async fn a_failed_invoice_payment_opens_a_flag_that_can_be_resolved() {
     app.post_event(&failed).await;
     assert_eq!(app.settled("evt_inv_failed").await, Status::Processed);
 
-    let open: Value = app.get("/stripe/flags?status=open", &write).await.json().await.unwrap();
+    let open: Value = app
+        .get("/stripe/flags?status=open", &write)
+        .await
+        .json()
+        .await
+        .unwrap();
     let flags = open["data"].as_array().unwrap();
     assert_eq!(flags.len(), 1, "{open}");
     let flag = &flags[0];
     assert_eq!(flag["kind"], "payment_failed");
-    for field in ["id", "kind", "object_id", "customer", "status", "created", "detail"] {
+    for field in [
+        "id",
+        "kind",
+        "object_id",
+        "customer",
+        "status",
+        "created",
+        "detail",
+    ] {
         assert!(flag.get(field).is_some(), "flag has no `{field}`");
     }
     let id = flag["id"].as_i64().unwrap();
@@ -189,9 +295,19 @@ async fn a_failed_invoice_payment_opens_a_flag_that_can_be_resolved() {
         .await
         .unwrap();
     assert_eq!(resolved["status"], "resolved");
-    let open: Value = app.get("/stripe/flags?status=open", &write).await.json().await.unwrap();
+    let open: Value = app
+        .get("/stripe/flags?status=open", &write)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(open["data"].as_array().unwrap().is_empty());
-    assert_eq!(app.post("/stripe/flags/9999/resolve", &write).await.status(), 404);
+    assert_eq!(
+        app.post("/stripe/flags/9999/resolve", &write)
+            .await
+            .status(),
+        404
+    );
     app.shutdown().await;
 }
 
@@ -199,8 +315,10 @@ async fn a_failed_invoice_payment_opens_a_flag_that_can_be_resolved() {
 async fn the_mirror_serves_a_customer_with_subscriptions_and_payment_methods() {
     let app = spawn_app().await;
     let token = app.token(Scope::Read).await;
-    app.post_event(&fixture_as("customer.created.json", "evt_m_1")).await;
-    app.post_event(&fixture_as("customer.subscription.created.json", "evt_m_2")).await;
+    app.post_event(&fixture_as("customer.created.json", "evt_m_1"))
+        .await;
+    app.post_event(&fixture_as("customer.subscription.created.json", "evt_m_2"))
+        .await;
     app.drained().await;
 
     let customer: Value = app
@@ -209,7 +327,16 @@ async fn the_mirror_serves_a_customer_with_subscriptions_and_payment_methods() {
         .json()
         .await
         .unwrap();
-    for field in ["id", "email", "name", "deleted", "default_payment_method", "subscriptions", "payment_methods", "flags"] {
+    for field in [
+        "id",
+        "email",
+        "name",
+        "deleted",
+        "default_payment_method",
+        "subscriptions",
+        "payment_methods",
+        "flags",
+    ] {
         assert!(customer.get(field).is_some(), "customer has no `{field}`");
     }
     let subs = customer["subscriptions"].as_array().unwrap();
@@ -221,11 +348,25 @@ async fn the_mirror_serves_a_customer_with_subscriptions_and_payment_methods() {
         .json()
         .await
         .unwrap();
-    for field in ["id", "customer", "status", "price", "quantity", "current_period_end", "cancel_at_period_end", "canceled_at"] {
+    for field in [
+        "id",
+        "customer",
+        "status",
+        "price",
+        "quantity",
+        "current_period_end",
+        "cancel_at_period_end",
+        "canceled_at",
+    ] {
         assert!(sub.get(field).is_some(), "subscription has no `{field}`");
     }
     assert_eq!(sub["customer"], "cus_IhGfebO16cMIGN");
-    assert_eq!(app.get("/stripe/customers/cus_nobody", &token).await.status(), 404);
+    assert_eq!(
+        app.get("/stripe/customers/cus_nobody", &token)
+            .await
+            .status(),
+        404
+    );
     app.shutdown().await;
 }
 
@@ -242,7 +383,8 @@ async fn invoices_and_payments_are_listed_per_customer_with_paging() {
         charge["data"]["object"]["created"] = (1_700_000_000 + i).into();
         app.post_event(&charge).await;
     }
-    app.post_event(&fixture_as("invoice.paid.json", "evt_inv_1")).await;
+    app.post_event(&fixture_as("invoice.paid.json", "evt_inv_1"))
+        .await;
     app.drained().await;
 
     let page: Value = app
@@ -255,11 +397,22 @@ async fn invoices_and_payments_are_listed_per_customer_with_paging() {
     assert_eq!(data.len(), 2);
     assert_eq!(page["has_more"], true);
     assert_eq!(data[0]["id"], "pi_test_2");
-    for field in ["id", "customer", "amount", "amount_refunded", "currency", "status", "created"] {
+    for field in [
+        "id",
+        "customer",
+        "amount",
+        "amount_refunded",
+        "currency",
+        "status",
+        "created",
+    ] {
         assert!(data[0].get(field).is_some(), "payment has no `{field}`");
     }
     let rest: Value = app
-        .get("/stripe/payments?customer=cus_pager&starting_after=pi_test_1", &token)
+        .get(
+            "/stripe/payments?customer=cus_pager&starting_after=pi_test_1",
+            &token,
+        )
         .await
         .json()
         .await
@@ -301,10 +454,15 @@ async fn a_broken_database_answers_503_for_webhooks_and_api() {
         })
         .await
         .unwrap();
-    let response = app.post_event(&fixture_as("customer.created.json", "evt_broken")).await;
+    let response = app
+        .post_event(&fixture_as("customer.created.json", "evt_broken"))
+        .await;
     assert_eq!(response.status(), 503);
     let body: Value = response.json().await.unwrap();
-    assert!(!body.to_string().contains("disk on fire"), "internals leaked: {body}");
+    assert!(
+        !body.to_string().contains("disk on fire"),
+        "internals leaked: {body}"
+    );
     let response = app.get("/stripe/flags", &token).await;
     assert_eq!(response.status(), 503);
     app.shutdown().await;

@@ -72,7 +72,10 @@ async fn killing_the_daemon_mid_burst_loses_and_doubles_nothing() {
     while let Ok(i) = acked_rx.try_recv() {
         acked.insert(i);
     }
-    assert!(acked.len() < EVENTS, "the kill came too late to test anything");
+    assert!(
+        acked.len() < EVENTS,
+        "the kill came too late to test anything"
+    );
 
     // Every acknowledged event survived the kill.
     let store = Store::open(&dir.path().join("billd.sqlite"), 2, Duration::from_secs(5)).unwrap();
@@ -90,7 +93,10 @@ async fn killing_the_daemon_mid_burst_loses_and_doubles_nothing() {
     let daemon = Daemon::start(&config, "whsec_crash");
     for i in 0..EVENTS {
         if !acked.contains(&i) || i % 7 == 0 {
-            assert!(deliver(&client, &daemon.address, event(i)).await, "redelivery {i} failed");
+            assert!(
+                deliver(&client, &daemon.address, event(i)).await,
+                "redelivery {i} failed"
+            );
         }
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -98,12 +104,19 @@ async fn killing_the_daemon_mid_burst_loses_and_doubles_nothing() {
         let waiting: i64 = store
             .conn()
             .unwrap()
-            .query_row("SELECT count(*) FROM events WHERE status <> 'processed'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM events WHERE status <> 'processed'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         if waiting == 0 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "{waiting} events never applied");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{waiting} events never applied"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     daemon.stop();
@@ -120,7 +133,11 @@ async fn killing_the_daemon_mid_burst_loses_and_doubles_nothing() {
     // `attempts` is bumped in the apply's own transaction: 1 means applied exactly once.
     assert_eq!(once, EVENTS as i64, "every event applied exactly once");
     let payments: i64 = conn
-        .query_row("SELECT count(*) FROM payments WHERE id LIKE 'pi_crash_%'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM payments WHERE id LIKE 'pi_crash_%'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(payments, EVENTS as i64);
     let _: Option<Value> = None;

@@ -15,7 +15,9 @@ async fn card_numbers_emails_secrets_and_tokens_never_reach_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
     let token = {
-        let store = billd::store::Store::open(&dir.path().join("billd.sqlite"), 2, Duration::from_secs(5)).unwrap();
+        let store =
+            billd::store::Store::open(&dir.path().join("billd.sqlite"), 2, Duration::from_secs(5))
+                .unwrap();
         store.migrate().unwrap();
         let conn = store.conn().unwrap();
         billd::store::tokens::create(&conn, "logs", billd::store::tokens::Scope::Admin, 0)
@@ -49,23 +51,44 @@ async fn card_numbers_emails_secrets_and_tokens_never_reach_the_logs() {
 
     // A customer with contact data and card-like metadata.
     let mut customer = fixture_as("customer.created.json", "evt_logs_1");
-    customer["data"]["object"]["metadata"] = serde_json::json!({"card": "4000056655665556", "cvc": "cvc-987"});
+    customer["data"]["object"]["metadata"] =
+        serde_json::json!({"card": "4000056655665556", "cvc": "cvc-987"});
     customer["data"]["object"]["name"] = "Jane Q. Cardholder".into();
-    assert_eq!(post(customer.to_string(), WEBHOOK_SECRET).await.unwrap().status(), 200);
+    assert_eq!(
+        post(customer.to_string(), WEBHOOK_SECRET)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     // A payment method whose card carries a (fake) full number and CVC.
     let mut pm = fixture_as("payment_method.attached.json", "evt_logs_2");
     pm["data"]["object"]["card"]["number"] = "4242424242424242".into();
     pm["data"]["object"]["card"]["cvc"] = "cvc-987".into();
-    assert_eq!(post(pm.to_string(), WEBHOOK_SECRET).await.unwrap().status(), 200);
+    assert_eq!(
+        post(pm.to_string(), WEBHOOK_SECRET).await.unwrap().status(),
+        200
+    );
     // An object that cannot be parsed, with personal data where a number should be:
     // the parse error must not quote it.
     let mut broken = fixture_as("customer.updated.json", "evt_logs_3");
     broken["data"]["object"]["created"] = "pii.person@example.com".into();
-    assert_eq!(post(broken.to_string(), WEBHOOK_SECRET).await.unwrap().status(), 200);
+    assert_eq!(
+        post(broken.to_string(), WEBHOOK_SECRET)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     // A delivery signed with the wrong secret, and malformed JSON carrying an email.
     let rejected = post(customer.to_string(), "whsec_wrong").await.unwrap();
     assert_eq!(rejected.status(), 400);
-    let malformed = post("{\"email\": \"pii.person@example.com\"".into(), WEBHOOK_SECRET).await.unwrap();
+    let malformed = post(
+        "{\"email\": \"pii.person@example.com\"".into(),
+        WEBHOOK_SECRET,
+    )
+    .await
+    .unwrap();
     assert_eq!(malformed.status(), 400);
     // API calls with the bearer token, and with contact data in the query string.
     for path in [
@@ -84,18 +107,25 @@ async fn card_numbers_emails_secrets_and_tokens_never_reach_the_logs() {
     }
 
     // Wait until the three stored events were tried, then stop cleanly (flushes files).
-    let store = billd::store::Store::open(&dir.path().join("billd.sqlite"), 2, Duration::from_secs(5)).unwrap();
+    let store =
+        billd::store::Store::open(&dir.path().join("billd.sqlite"), 2, Duration::from_secs(5))
+            .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let tried: i64 = store
             .conn()
             .unwrap()
-            .query_row("SELECT count(*) FROM events WHERE attempts > 0", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM events WHERE attempts > 0", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         if tried == 3 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "events were not applied");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "events were not applied"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let stdout = daemon.stop().join("\n");
@@ -103,9 +133,18 @@ async fn card_numbers_emails_secrets_and_tokens_never_reach_the_logs() {
     for entry in std::fs::read_dir(dir.path().join("logs")).unwrap() {
         files.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
     }
-    assert!(stdout.contains("evt_logs_1"), "stdout logs lack the event id: {stdout}");
-    assert!(files.contains("evt_logs_1"), "the log file lacks the event id");
-    assert!(files.contains("customer.created"), "the log file lacks the event type");
+    assert!(
+        stdout.contains("evt_logs_1"),
+        "stdout logs lack the event id: {stdout}"
+    );
+    assert!(
+        files.contains("evt_logs_1"),
+        "the log file lacks the event id"
+    );
+    assert!(
+        files.contains("customer.created"),
+        "the log file lacks the event type"
+    );
     for thing in secret_things {
         assert!(!stdout.contains(thing), "stdout log contains {thing:?}");
         assert!(!files.contains(thing), "log file contains {thing:?}");

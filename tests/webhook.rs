@@ -43,16 +43,26 @@ async fn every_signature_vector_made_by_stripes_library_gets_the_same_verdict_ov
         let tolerance = case.tolerance;
         let app = spawn_app_with(|c| c.stripe.webhook_tolerance_secs = tolerance, &secrets).await;
         app.clock.store(case.now, Ordering::SeqCst);
-        let response = app.post_webhook(case.payload.clone(), Some(&case.header)).await;
+        let response = app
+            .post_webhook(case.payload.clone(), Some(&case.header))
+            .await;
         let status = response.status().as_u16();
         let body: serde_json::Value = response.json().await.unwrap();
         if case.valid {
             // A valid signature over a body that is no event (the empty body) is still a 400,
             // but never a signature error.
-            assert_ne!(body["error"]["type"], "invalid_signature", "{}: {body}", case.name);
+            assert_ne!(
+                body["error"]["type"], "invalid_signature",
+                "{}: {body}",
+                case.name
+            );
         } else {
             assert_eq!(status, 400, "{}", case.name);
-            assert_eq!(body["error"]["type"], "invalid_signature", "{}: {body}", case.name);
+            assert_eq!(
+                body["error"]["type"], "invalid_signature",
+                "{}: {body}",
+                case.name
+            );
         }
         app.shutdown().await;
     }
@@ -68,8 +78,16 @@ async fn webhook_with_a_bad_signature_is_rejected_and_not_stored() {
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["type"], "invalid_signature");
-    assert!(error["error"]["request_id"].as_str().unwrap().starts_with("req_"));
-    let stored = app.store.run(|c| inbox::get(c, "evt_wrapped_customer_created")).await;
+    assert!(
+        error["error"]["request_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+    let stored = app
+        .store
+        .run(|c| inbox::get(c, "evt_wrapped_customer_created"))
+        .await;
     assert!(stored.is_err(), "a rejected event must not be stored");
     app.shutdown().await;
 }
@@ -82,14 +100,21 @@ async fn webhook_with_stale_timestamp_is_rejected() {
     let response = app.post_webhook(body, Some(&header)).await;
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
-    assert!(error["error"]["message"].as_str().unwrap().contains("tolerance"));
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tolerance")
+    );
     app.shutdown().await;
 }
 
 #[tokio::test]
 async fn webhook_without_signature_header_is_rejected() {
     let app = spawn_app().await;
-    let response = app.post_webhook(fixture("customer.created.json").to_string(), None).await;
+    let response = app
+        .post_webhook(fixture("customer.created.json").to_string(), None)
+        .await;
     assert_eq!(response.status(), 400);
     app.shutdown().await;
 }
@@ -163,13 +188,20 @@ async fn a_livemode_mismatch_is_stored_and_never_applied() {
     event["livemode"] = true.into();
     assert_eq!(app.post_event(&event).await.status(), 200);
     assert_eq!(app.settled("evt_live_1").await, Status::Ignored);
-    let row = app.store.run(|c| inbox::get(c, "evt_live_1")).await.unwrap();
+    let row = app
+        .store
+        .run(|c| inbox::get(c, "evt_live_1"))
+        .await
+        .unwrap();
     assert!(row.last_error.unwrap().contains("livemode"));
     let customer = app
         .store
         .run(|c| mirror::get_customer(c, "cus_IhGfebO16cMIGN"))
         .await;
-    assert!(customer.is_err(), "a live event must not reach a test-mode mirror");
+    assert!(
+        customer.is_err(),
+        "a live event must not reach a test-mode mirror"
+    );
     app.shutdown().await;
 }
 
@@ -180,7 +212,11 @@ async fn a_connected_account_event_is_stored_with_its_account() {
     let account = event["account"].as_str().unwrap().to_string();
     assert_eq!(app.post_event(&event).await.status(), 200);
     app.settled("evt_acct_1").await;
-    let row = app.store.run(|c| inbox::get(c, "evt_acct_1")).await.unwrap();
+    let row = app
+        .store
+        .run(|c| inbox::get(c, "evt_acct_1"))
+        .await
+        .unwrap();
     assert_eq!(row.account.as_deref(), Some(account.as_str()));
     app.shutdown().await;
 }
@@ -206,7 +242,9 @@ async fn concurrent_deliveries_are_each_stored_exactly_once() {
                     .await
                     .unwrap();
                 assert_eq!(r.status(), 200);
-                r.json::<Value>().await.unwrap()["duplicate"].as_bool().unwrap()
+                r.json::<Value>().await.unwrap()["duplicate"]
+                    .as_bool()
+                    .unwrap()
             }));
         }
     }
@@ -218,7 +256,13 @@ async fn concurrent_deliveries_are_each_stored_exactly_once() {
     app.drained().await;
     let count: i64 = app
         .store
-        .run(|c| Ok(c.query_row("SELECT count(*) FROM events WHERE status = 'processed'", [], |r| r.get(0))?))
+        .run(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM events WHERE status = 'processed'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
         .await
         .unwrap();
     assert_eq!(count, 100);

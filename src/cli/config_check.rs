@@ -27,11 +27,18 @@ impl Command {
             ("config file", source),
             ("server.listen", config.server.listen.to_string()),
             ("database.path", config.database.path.display().to_string()),
-            ("stripe.mode", format!("{:?}", config.stripe.mode).to_lowercase()),
+            (
+                "stripe.mode",
+                format!("{:?}", config.stripe.mode).to_lowercase(),
+            ),
             ("stripe.api_base", config.stripe.api_base.clone()),
             (
                 "stripe secret key",
-                format!("{} = {}", config.stripe.secret_key_env, secrets.describe_key()),
+                format!(
+                    "{} = {}",
+                    config.stripe.secret_key_env,
+                    secrets.describe_key()
+                ),
             ),
             (
                 "webhook secrets",
@@ -41,13 +48,24 @@ impl Command {
                     secrets.webhook_secrets.len()
                 ),
             ),
-            ("stripe.webhook_tolerance_secs", config.stripe.webhook_tolerance_secs.to_string()),
+            (
+                "stripe.webhook_tolerance_secs",
+                config.stripe.webhook_tolerance_secs.to_string(),
+            ),
             ("workers.count", config.workers.count.to_string()),
-            ("workers.max_attempts", config.workers.max_attempts.to_string()),
+            (
+                "workers.max_attempts",
+                config.workers.max_attempts.to_string(),
+            ),
             ("log.level", config.log.level.clone()),
             ("log.dir", config.log.dir.display().to_string()),
         ];
-        let json = json!(fields.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<_, _>>());
+        let json = json!(
+            fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
+                .collect::<serde_json::Map<_, _>>()
+        );
         output::print_one(format, &json, fields)?;
         eprintln!("config OK");
         Ok(ExitCode::SUCCESS)

@@ -6,13 +6,13 @@ use serde::Serialize;
 
 use super::{Format, output};
 use crate::{
+    http::api::events::EventView,
     store::{
         StoreError, audit,
         events::{self as inbox, Filter, Status},
     },
     time::{now_ms, parse_time, rfc3339, rfc3339_ms},
     worker::{Step, Worker},
-    http::api::events::EventView,
 };
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -84,7 +84,11 @@ impl Command {
         let config = super::load_config(config_path)?;
         let store = super::open_store(&config)?;
         match self {
-            Command::List { status, type_, limit } => {
+            Command::List {
+                status,
+                type_,
+                limit,
+            } => {
                 let conn = store.conn()?;
                 let (rows, _) = inbox::list(
                     &conn,
@@ -116,7 +120,16 @@ impl Command {
                     format,
                     &views,
                     output::Rows {
-                        header: vec!["id", "type", "status", "attempts", "created", "received_at", "account", "last_error"],
+                        header: vec![
+                            "id",
+                            "type",
+                            "status",
+                            "attempts",
+                            "created",
+                            "received_at",
+                            "account",
+                            "last_error",
+                        ],
                         rows: table,
                     },
                 )?;
@@ -148,7 +161,11 @@ impl Command {
                         Err(e) => return Err(e.into()),
                     };
                     ok &= matches!(result.as_str(), "processed" | "ignored" | "queued");
-                    results.push(Replayed { id: id.clone(), result, last_error });
+                    results.push(Replayed {
+                        id: id.clone(),
+                        result,
+                        last_error,
+                    });
                     if progress && (i + 1) % 100 == 0 {
                         eprintln!("replayed {}/{}", i + 1, ids.len());
                     }
@@ -166,7 +183,11 @@ impl Command {
                     },
                 )?;
                 eprintln!("replayed {} event(s)", results.len());
-                Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+                Ok(if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
             }
         }
     }
@@ -184,7 +205,14 @@ fn replay_one(
         let mut conn = store.conn()?;
         let tx = conn.transaction()?;
         let seq = inbox::requeue(&tx, id, now_ms())?;
-        audit::record(&tx, operator, "event.replay", Some(id), None, now_ms() / 1000)?;
+        audit::record(
+            &tx,
+            operator,
+            "event.replay",
+            Some(id),
+            None,
+            now_ms() / 1000,
+        )?;
         tx.commit()?;
         seq
     };

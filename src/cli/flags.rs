@@ -61,7 +61,15 @@ impl Command {
                     format,
                     &list,
                     output::Rows {
-                        header: vec!["id", "kind", "object_id", "customer", "status", "created", "detail"],
+                        header: vec![
+                            "id",
+                            "kind",
+                            "object_id",
+                            "customer",
+                            "status",
+                            "created",
+                            "detail",
+                        ],
                         rows,
                     },
                 )?;
@@ -73,7 +81,14 @@ impl Command {
                     Err(StoreError::NotFound) => anyhow::bail!("no flag with id {id}"),
                     other => other?,
                 };
-                audit::record(&tx, &operator, "flag.resolve", Some(&id.to_string()), None, now_secs())?;
+                audit::record(
+                    &tx,
+                    &operator,
+                    "flag.resolve",
+                    Some(&id.to_string()),
+                    None,
+                    now_secs(),
+                )?;
                 tx.commit()?;
                 output::print_one(
                     format,

@@ -7,7 +7,8 @@ use clap::CommandFactory;
 /// Every page: (file name, roff text).
 pub fn render() -> Vec<(String, Vec<u8>)> {
     let mut pages = Vec::new();
-    let mut root = super::Cli::command();
+    // The `help` subcommands get no page of their own, so keep them out of every list.
+    let mut root = super::Cli::command().disable_help_subcommand(true);
     root.build();
     collect(&root, "billd", &mut pages);
     pages

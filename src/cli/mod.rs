@@ -20,7 +20,12 @@ pub use output::Format;
 /// billd: Stripe billing daemon — verified webhooks, a durable event inbox, a local
 /// SQLite mirror of your billing objects and an authenticated JSON API.
 #[derive(Debug, Parser)]
-#[command(name = "billd", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "billd",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Config file (default: $BILLD_CONFIG, ./config/billd.toml, /etc/billd/billd.toml).
     #[arg(long, global = true, value_name = "PATH")]

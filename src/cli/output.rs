@@ -40,7 +40,11 @@ pub fn print_list<T: Serialize>(format: Format, items: &[T], rows: Rows) -> anyh
 }
 
 /// Prints one object: JSON, or its fields as a two-column table / CSV.
-pub fn print_one<T: Serialize>(format: Format, item: &T, fields: Vec<(&'static str, String)>) -> anyhow::Result<()> {
+pub fn print_one<T: Serialize>(
+    format: Format,
+    item: &T,
+    fields: Vec<(&'static str, String)>,
+) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match format {
         Format::Json => {
@@ -77,9 +81,24 @@ fn table(rows: &Rows) -> Table {
 }
 
 fn write_csv(out: &mut impl Write, rows: &Rows) -> std::io::Result<()> {
-    writeln!(out, "{}", rows.header.iter().map(|h| csv_cell(h)).collect::<Vec<_>>().join(","))?;
+    writeln!(
+        out,
+        "{}",
+        rows.header
+            .iter()
+            .map(|h| csv_cell(h))
+            .collect::<Vec<_>>()
+            .join(",")
+    )?;
     for row in &rows.rows {
-        writeln!(out, "{}", row.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","))?;
+        writeln!(
+            out,
+            "{}",
+            row.iter()
+                .map(|c| csv_cell(c))
+                .collect::<Vec<_>>()
+                .join(",")
+        )?;
     }
     Ok(())
 }

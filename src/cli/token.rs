@@ -7,7 +7,10 @@ use serde::Serialize;
 
 use super::{Format, output};
 use crate::{
-    store::{StoreError, audit, tokens::{self, Scope}},
+    store::{
+        StoreError, audit,
+        tokens::{self, Scope},
+    },
     time::{now_secs, rfc3339},
 };
 
@@ -68,7 +71,14 @@ impl Command {
                 anyhow::ensure!(!name.is_empty(), "--name must not be empty");
                 let tx = conn.transaction()?;
                 let made = tokens::create(&tx, name, scope.into(), now_secs())?;
-                audit::record(&tx, &operator, "token.create", Some(&made.info.id), Some(made.info.scope.as_str()), now_secs())?;
+                audit::record(
+                    &tx,
+                    &operator,
+                    "token.create",
+                    Some(&made.info.id),
+                    Some(made.info.scope.as_str()),
+                    now_secs(),
+                )?;
                 tx.commit()?;
                 let created = Created {
                     id: &made.info.id,

@@ -118,7 +118,11 @@ mod tests {
         };
         h.apply_json(&with_name("evt_a", 200, "New"));
         h.apply_json(&with_name("evt_b", 100, "Old"));
-        let name = |h: &Harness| mirror::get_customer(&h.conn(), "cus_IhGfebO16cMIGN").unwrap().name;
+        let name = |h: &Harness| {
+            mirror::get_customer(&h.conn(), "cus_IhGfebO16cMIGN")
+                .unwrap()
+                .name
+        };
         assert_eq!(name(&h).as_deref(), Some("New"));
         h.apply_json(&with_name("evt_c", 200, "Same second, later"));
         assert_eq!(name(&h).as_deref(), Some("Same second, later"));

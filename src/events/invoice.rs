@@ -1,5 +1,345 @@
-//! placeholder
-use rusqlite::Connection;
-use super::{ApplyError, Event, Outcome};
-#[allow(unused_variables)]
-pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Outcome, ApplyError> { Ok(Outcome::Unhandled) }
+//! invoice.*: the invoice row, and payment-failed flags opened and resolved by it.
+
+use rusqlite::{Connection, ToSql};
+use serde::Deserialize;
+
+use super::{ApplyError, Event, List, Outcome, expandable};
+use crate::store::{
+    flags::{self, Kind},
+    mirror::{self, Table},
+};
+
+#[derive(Debug, Deserialize)]
+struct Invoice {
+    /// Missing only on upcoming (preview) invoices.
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default, deserialize_with = "expandable")]
+    customer: Option<String>,
+    /// Before the 2025-03-31 (basil) API version.
+    #[serde(default, deserialize_with = "expandable")]
+    subscription: Option<String>,
+    /// From basil on.
+    #[serde(default)]
+    parent: Option<Parent>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    number: Option<String>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    amount_due: Option<i64>,
+    #[serde(default)]
+    amount_paid: Option<i64>,
+    #[serde(default)]
+    amount_remaining: Option<i64>,
+    #[serde(default)]
+    total: Option<i64>,
+    /// Before basil; from basil on, only in `payments` when that is included.
+    #[serde(default, deserialize_with = "expandable")]
+    payment_intent: Option<String>,
+    #[serde(default)]
+    payments: Option<List<InvoicePayment>>,
+    #[serde(default)]
+    period_start: Option<i64>,
+    #[serde(default)]
+    period_end: Option<i64>,
+    #[serde(default)]
+    created: Option<i64>,
+    #[serde(default)]
+    attempt_count: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Parent {
+    #[serde(default)]
+    subscription_details: Option<SubscriptionDetails>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SubscriptionDetails {
+    #[serde(default, deserialize_with = "expandable")]
+    subscription: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InvoicePayment {
+    #[serde(default)]
+    payment: Option<PaymentRef>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PaymentRef {
+    #[serde(default, deserialize_with = "expandable")]
+    payment_intent: Option<String>,
+}
+
+impl Invoice {
+    fn subscription(&self) -> Option<String> {
+        self.subscription.clone().or_else(|| {
+            self.parent
+                .as_ref()?
+                .subscription_details
+                .as_ref()?
+                .subscription
+                .clone()
+        })
+    }
+
+    fn payment_intent(&self) -> Option<String> {
+        self.payment_intent.clone().or_else(|| {
+            self.payments
+                .as_ref()?
+                .data
+                .iter()
+                .find_map(|p| p.payment.as_ref()?.payment_intent.clone())
+        })
+    }
+}
+
+pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Outcome, ApplyError> {
+    match event.type_ {
+        "invoice.created"
+        | "invoice.updated"
+        | "invoice.finalized"
+        | "invoice.paid"
+        | "invoice.payment_succeeded"
+        | "invoice.payment_failed"
+        | "invoice.voided"
+        | "invoice.marked_uncollectible"
+        | "invoice.deleted"
+        | "invoice.finalization_failed"
+        | "invoice.upcoming" => {}
+        _ => return Ok(Outcome::Unhandled),
+    }
+    let inv: Invoice = event.parse("invoice")?;
+    // An upcoming invoice is a preview that does not exist yet: nothing to mirror.
+    let Some(id) = inv.id.as_deref() else {
+        return Ok(Outcome::Applied);
+    };
+    let v = event.version();
+    if event.type_ == "invoice.deleted" {
+        // A full invoice in the event brings the last state; a stub only deletes.
+        if inv.created.is_some() {
+            write(conn, event, id, &inv)?;
+        }
+        mirror::mark_deleted(conn, Table::Invoices, id, event.raw(), v)?;
+        return Ok(Outcome::Applied);
+    }
+    write(conn, event, id, &inv)?;
+    match event.type_ {
+        "invoice.payment_failed" => {
+            // Decided on the stored state: a late failure of an invoice already paid
+            // (by a newer event) needs no follow-up.
+            let status = mirror::column(conn, Table::Invoices, id, "status")?;
+            if status.as_deref() != Some("paid") {
+                let detail = format!(
+                    "invoice {id} payment failed: attempt {}, amount_due {} {}",
+                    inv.attempt_count.unwrap_or(0),
+                    inv.amount_due.unwrap_or(0),
+                    inv.currency.as_deref().unwrap_or("")
+                );
+                flags::open(
+                    conn,
+                    Kind::PaymentFailed,
+                    id,
+                    inv.customer.as_deref(),
+                    detail.trim_end(),
+                    event.created,
+                )?;
+            }
+        }
+        "invoice.paid" | "invoice.payment_succeeded" => {
+            flags::resolve_by_event(
+                conn,
+                Kind::PaymentFailed,
+                id,
+                event.type_,
+                event.created,
+                now,
+            )?;
+            let pi = match inv.payment_intent() {
+                Some(pi) => Some(pi),
+                None => mirror::column(conn, Table::Invoices, id, "payment_intent")?,
+            };
+            if let Some(pi) = pi {
+                flags::resolve_by_event(
+                    conn,
+                    Kind::PaymentFailed,
+                    &pi,
+                    event.type_,
+                    event.created,
+                    now,
+                )?;
+            }
+        }
+        _ => {}
+    }
+    Ok(Outcome::Applied)
+}
+
+fn write(
+    conn: &Connection,
+    event: &Event<'_>,
+    id: &str,
+    inv: &Invoice,
+) -> Result<bool, ApplyError> {
+    let subscription = inv.subscription();
+    let payment_intent = inv.payment_intent();
+    let raw = event.raw();
+    let mut columns: Vec<(&str, &dyn ToSql)> = vec![
+        ("id", &id),
+        ("customer", &inv.customer),
+        ("subscription", &subscription),
+        ("status", &inv.status),
+        ("number", &inv.number),
+        ("currency", &inv.currency),
+        ("amount_due", &inv.amount_due),
+        ("amount_paid", &inv.amount_paid),
+        ("amount_remaining", &inv.amount_remaining),
+        ("total", &inv.total),
+        ("period_start", &inv.period_start),
+        ("period_end", &inv.period_end),
+        ("created", &inv.created),
+        ("account", &event.account),
+        ("raw", &raw),
+    ];
+    // New API versions name the payment intent only when `payments` is included, so an
+    // absent one keeps what an earlier event said rather than erasing it.
+    if payment_intent.is_some() {
+        columns.push(("payment_intent", &payment_intent));
+    }
+    Ok(mirror::upsert(
+        conn,
+        Table::Invoices,
+        &columns,
+        event.version(),
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::events::{Outcome, testing::*};
+    use crate::store::{
+        flags::{self, Kind},
+        mirror::{self, Paging, Table},
+    };
+
+    fn invoices(h: &Harness, customer: &str) -> Vec<mirror::Invoice> {
+        let paging = Paging {
+            limit: 10,
+            starting_after: None,
+        };
+        mirror::list_invoices(&h.conn(), Some(customer), &paging)
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn invoice_paid_fixture_is_mirrored() {
+        let mut h = Harness::new();
+        assert_eq!(h.apply_fixture("invoice.paid.json"), Outcome::Applied);
+        let list = invoices(&h, "cus_JsuO3bmrj0QlAw");
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].id, "in_1KJqKBJDPojXS6LNJbvLUgEy");
+        assert_eq!(list[0].status.as_deref(), Some("paid"));
+        assert_eq!(list[0].subscription.as_deref(), Some("sub_JsuPyCPhXWfZar"));
+        assert_eq!(list[0].number.as_deref(), Some("60229DE7-0007"));
+    }
+
+    #[test]
+    fn a_failed_payment_opens_a_flag_and_a_later_paid_event_resolves_it() {
+        let mut h = Harness::new();
+        h.apply_fixture("invoice.payment_failed.json");
+        let conn = h.conn();
+        // basil: the subscription is under parent.subscription_details.
+        let sub = mirror::column(&conn, Table::Invoices, "in_1234", "subscription").unwrap();
+        assert_eq!(sub.as_deref(), Some("sub_1234"));
+        let flag = flags::find(&conn, Kind::PaymentFailed, "in_1234")
+            .unwrap()
+            .unwrap();
+        assert_eq!(flag.status, "open");
+        assert_eq!(flag.customer.as_deref(), Some("cus_1234"));
+        assert_eq!(
+            flag.detail,
+            "invoice in_1234 payment failed: attempt 1, amount_due 24900 usd"
+        );
+        assert!(!flag.detail.contains('@'));
+
+        h.apply_json(&fixture_with("invoice.paid.json", |v| {
+            v["created"] = 1_745_500_000i64.into();
+            v["data"]["object"]["id"] = "in_1234".into();
+            v["data"]["object"]["customer"] = "cus_1234".into();
+        }));
+        let flag = flags::find(&conn, Kind::PaymentFailed, "in_1234")
+            .unwrap()
+            .unwrap();
+        assert_eq!(flag.status, "resolved");
+        assert_eq!(flag.resolved_by.as_deref(), Some("invoice.paid"));
+        let status = mirror::column(&conn, Table::Invoices, "in_1234", "status").unwrap();
+        assert_eq!(status.as_deref(), Some("paid"));
+    }
+
+    #[test]
+    fn a_late_failure_of_an_invoice_already_paid_opens_no_flag() {
+        let mut h = Harness::new();
+        h.apply_json(&fixture_with("invoice.paid.json", |v| {
+            v["created"] = 1_745_500_000i64.into();
+            v["data"]["object"]["id"] = "in_1234".into();
+        }));
+        h.apply_fixture("invoice.payment_failed.json");
+        assert!(
+            flags::find(&h.conn(), Kind::PaymentFailed, "in_1234")
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_payment_intent_is_read_from_payments_in_new_versions_and_its_flag_resolved() {
+        let mut h = Harness::new();
+        let conn = h.conn();
+        flags::open(&conn, Kind::PaymentFailed, "pi_basil", None, "failed", 100).unwrap();
+        h.apply_json(&fixture_with("invoice.paid.json", |v| {
+            let o = &mut v["data"]["object"];
+            o["payment_intent"] = serde_json::Value::Null;
+            o["payments"] = serde_json::json!({
+                "object": "list",
+                "data": [{"object": "invoice_payment", "payment": {"type": "payment_intent", "payment_intent": "pi_basil"}}]
+            });
+        }));
+        let pi = mirror::column(
+            &conn,
+            Table::Invoices,
+            "in_1KJqKBJDPojXS6LNJbvLUgEy",
+            "payment_intent",
+        )
+        .unwrap();
+        assert_eq!(pi.as_deref(), Some("pi_basil"));
+        let flag = flags::find(&conn, Kind::PaymentFailed, "pi_basil")
+            .unwrap()
+            .unwrap();
+        assert_eq!(flag.status, "resolved");
+    }
+
+    #[test]
+    fn invoice_deleted_marks_the_invoice_deleted() {
+        let mut h = Harness::new();
+        h.apply_fixture("invoice.deleted.json");
+        assert!(invoices(&h, "cus_123").is_empty());
+        let deleted = mirror::column(&h.conn(), Table::Invoices, "in_xyz", "deleted").unwrap();
+        assert_eq!(deleted.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn an_upcoming_invoice_without_id_is_applied_without_a_write() {
+        let mut h = Harness::new();
+        let text = fixture_with("invoice.created.json", |v| {
+            v["type"] = "invoice.upcoming".into();
+            v["data"]["object"].as_object_mut().unwrap().remove("id");
+        });
+        assert_eq!(h.apply_json(&text), Outcome::Applied);
+        assert!(invoices(&h, "cus_QXg1o8vcGmoR32").is_empty());
+    }
+}

@@ -8,13 +8,13 @@
 //! the endpoint's pinned API version, which may be years old (DESIGN §5.9).
 
 mod account;
+mod catalog;
 mod charge;
 mod checkout;
 mod customer;
 mod invoice;
 mod payment_intent;
 mod payment_method;
-mod catalog;
 mod refund;
 mod risk;
 mod subscription;
@@ -147,7 +147,9 @@ pub fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Outcome, 
         "payment_method" => payment_method::apply(conn, event),
         "product" | "price" | "plan" => catalog::apply(conn, event),
         "checkout.session" => checkout::apply(conn, event),
-        "account" => account::apply(conn, event),
+        "account" | "account.application" | "account.external_account" => {
+            account::apply(conn, event)
+        }
         "charge.dispute" | "radar.early_fraud_warning" | "review" => risk::apply(conn, event, now),
         _ => Ok(Outcome::Unhandled),
     }
@@ -155,7 +157,9 @@ pub fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Outcome, 
 
 /// True for event types that change products, prices or plans (the plans cache).
 pub fn touches_catalog(type_: &str) -> bool {
-    ["product.", "price.", "plan."].iter().any(|p| type_.starts_with(p))
+    ["product.", "price.", "plan."]
+        .iter()
+        .any(|p| type_.starts_with(p))
 }
 
 /// Deserializes an id that Stripe may send as a string, as an expanded object with an
@@ -204,7 +208,11 @@ pub(crate) mod testing {
     impl Harness {
         pub fn new() -> Harness {
             let (_dir, store) = test_store();
-            Harness { _dir, store, next_seq: 1 }
+            Harness {
+                _dir,
+                store,
+                next_seq: 1,
+            }
         }
 
         /// Applies a fixture event (file name under tests/fixtures/events/) as-is.
@@ -237,7 +245,10 @@ pub(crate) mod testing {
     }
 
     pub fn fixture(name: &str) -> String {
-        let path = format!("{}/tests/fixtures/events/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/fixtures/events/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 

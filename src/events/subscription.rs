@@ -1,5 +1,353 @@
-//! placeholder
+//! customer.subscription.*: the subscription row and its items.
+
 use rusqlite::Connection;
-use super::{ApplyError, Event, Outcome};
-#[allow(unused_variables)]
-pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, ApplyError> { Ok(Outcome::Unhandled) }
+use serde::{Deserialize, de::IgnoredAny};
+
+use super::{ApplyError, Event, List, Outcome, expandable};
+use crate::store::mirror::{self, ItemRow, Table};
+
+#[derive(Debug, Deserialize)]
+struct Subscription {
+    id: String,
+    #[serde(default, deserialize_with = "expandable")]
+    customer: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    /// Absent before 2022-ish API versions; the items' prices carry it there.
+    #[serde(default)]
+    currency: Option<String>,
+    /// Moved onto the items in 2025 API versions.
+    #[serde(default)]
+    current_period_start: Option<i64>,
+    #[serde(default)]
+    current_period_end: Option<i64>,
+    #[serde(default)]
+    cancel_at_period_end: Option<bool>,
+    #[serde(default)]
+    canceled_at: Option<i64>,
+    #[serde(default)]
+    ended_at: Option<i64>,
+    #[serde(default)]
+    trial_start: Option<i64>,
+    #[serde(default)]
+    trial_end: Option<i64>,
+    #[serde(default)]
+    start_date: Option<i64>,
+    #[serde(default)]
+    created: Option<i64>,
+    #[serde(default)]
+    items: List<Item>,
+    /// Single-plan subscriptions of old API versions.
+    #[serde(default)]
+    plan: Option<PriceRef>,
+    #[serde(default)]
+    quantity: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Item {
+    id: String,
+    #[serde(default)]
+    price: Option<PriceRef>,
+    /// Old API versions have only the plan; new ones have both, and then the price wins.
+    #[serde(default)]
+    plan: Option<PriceRef>,
+    #[serde(default)]
+    quantity: Option<i64>,
+    #[serde(default)]
+    current_period_start: Option<i64>,
+    #[serde(default)]
+    current_period_end: Option<i64>,
+}
+
+/// A price or a legacy plan, expanded or not.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum PriceRef {
+    Id(String),
+    Object(PriceObject),
+    Other(IgnoredAny),
+}
+
+/// The union of the price and plan fields billd reads (a plan says `amount` and has its
+/// interval at the top level).
+#[derive(Debug, Deserialize)]
+struct PriceObject {
+    id: String,
+    #[serde(default)]
+    unit_amount: Option<i64>,
+    #[serde(default)]
+    amount: Option<i64>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    recurring: Option<Recurring>,
+    #[serde(default)]
+    interval: Option<String>,
+    #[serde(default)]
+    interval_count: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Recurring {
+    #[serde(default)]
+    interval: Option<String>,
+    #[serde(default)]
+    interval_count: Option<i64>,
+}
+
+impl PriceRef {
+    fn id(&self) -> Option<&str> {
+        match self {
+            PriceRef::Id(id) => Some(id),
+            PriceRef::Object(p) => Some(&p.id),
+            PriceRef::Other(_) => None,
+        }
+    }
+
+    fn object(&self) -> Option<&PriceObject> {
+        match self {
+            PriceRef::Object(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl Item {
+    fn price_ref(&self) -> Option<&PriceRef> {
+        self.price
+            .as_ref()
+            .filter(|p| p.id().is_some())
+            .or(self.plan.as_ref())
+    }
+
+    fn row(&self) -> ItemRow {
+        let p = self.price_ref().and_then(PriceRef::object);
+        let recurring = p.and_then(|p| p.recurring.as_ref());
+        ItemRow {
+            id: self.id.clone(),
+            price: self.price_ref().and_then(PriceRef::id).map(str::to_string),
+            quantity: self.quantity,
+            unit_amount: p.and_then(|p| p.unit_amount.or(p.amount)),
+            currency: p.and_then(|p| p.currency.clone()),
+            interval: recurring
+                .and_then(|r| r.interval.clone())
+                .or_else(|| p.and_then(|p| p.interval.clone())),
+            interval_count: recurring
+                .and_then(|r| r.interval_count)
+                .or_else(|| p.and_then(|p| p.interval_count)),
+        }
+    }
+}
+
+pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, ApplyError> {
+    match event.type_ {
+        "customer.subscription.created"
+        | "customer.subscription.updated"
+        | "customer.subscription.deleted"
+        | "customer.subscription.trial_will_end"
+        | "customer.subscription.paused"
+        | "customer.subscription.resumed"
+        | "customer.subscription.pending_update_applied"
+        | "customer.subscription.pending_update_expired" => {}
+        _ => return Ok(Outcome::Unhandled),
+    }
+    let s: Subscription = event.parse("subscription")?;
+    if write(conn, event, &s)? {
+        let items: Vec<ItemRow> = s.items.data.iter().map(Item::row).collect();
+        mirror::replace_items(conn, &s.id, &items)?;
+    }
+    // After the write, so the final state is kept; the deleted mark (here: terminal)
+    // then stops any late event from bringing a finished subscription back.
+    let terminal = matches!(s.status.as_deref(), Some("canceled" | "incomplete_expired"));
+    if event.type_ == "customer.subscription.deleted" || terminal {
+        mirror::mark_deleted(
+            conn,
+            Table::Subscriptions,
+            &s.id,
+            event.raw(),
+            event.version(),
+        )?;
+    }
+    Ok(Outcome::Applied)
+}
+
+fn write(conn: &Connection, event: &Event<'_>, s: &Subscription) -> Result<bool, ApplyError> {
+    let first = s.items.data.first();
+    let first_row = first.map(Item::row);
+    let price = first_row
+        .as_ref()
+        .and_then(|r| r.price.clone())
+        .or_else(|| s.plan.as_ref().and_then(PriceRef::id).map(str::to_string));
+    let quantity = first.and_then(|i| i.quantity).or(s.quantity);
+    let currency = s.currency.clone().or_else(|| {
+        first_row
+            .as_ref()
+            .and_then(|r| r.currency.clone())
+            .or_else(|| s.plan.as_ref().and_then(PriceRef::object)?.currency.clone())
+    });
+    let period_start = s
+        .current_period_start
+        .or_else(|| first.and_then(|i| i.current_period_start));
+    let period_end = s
+        .current_period_end
+        .or_else(|| first.and_then(|i| i.current_period_end));
+    Ok(mirror::upsert(
+        conn,
+        Table::Subscriptions,
+        &[
+            ("id", &s.id),
+            ("customer", &s.customer),
+            ("status", &s.status),
+            ("price", &price),
+            ("quantity", &quantity),
+            ("currency", &currency),
+            ("current_period_start", &period_start),
+            ("current_period_end", &period_end),
+            (
+                "cancel_at_period_end",
+                &s.cancel_at_period_end.unwrap_or(false),
+            ),
+            ("canceled_at", &s.canceled_at),
+            ("ended_at", &s.ended_at),
+            ("trial_start", &s.trial_start),
+            ("trial_end", &s.trial_end),
+            ("start_date", &s.start_date),
+            ("created", &s.created),
+            ("account", &event.account),
+            ("raw", &event.raw()),
+        ],
+        event.version(),
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::events::{Outcome, testing::*};
+    use crate::store::mirror::{self, Table};
+
+    const SUB: &str = "sub_JdIzvfy6o5GZRd";
+
+    #[test]
+    fn subscription_created_fixture_is_mirrored_with_its_first_price_and_items() {
+        let mut h = Harness::new();
+        assert_eq!(
+            h.apply_fixture("customer.subscription.created.json"),
+            Outcome::Applied
+        );
+        let s = mirror::get_subscription(&h.conn(), SUB).unwrap();
+        assert_eq!(s.status.as_deref(), Some("active"));
+        assert_eq!(s.customer.as_deref(), Some("cus_IhGfebO16cMIGN"));
+        assert_eq!(s.price.as_deref(), Some("price_1IDQm5JDPojXS6LNM31hxKzp"));
+        assert_eq!(s.quantity, Some(1));
+        assert_eq!(s.currency.as_deref(), Some("usd"));
+        assert_eq!(s.current_period_end, Some(1625740918));
+        assert_eq!(s.items.len(), 2);
+        let item = &s.items[0];
+        assert_eq!(item.unit_amount, Some(0));
+        assert_eq!(item.interval.as_deref(), Some("month"));
+        assert_eq!(item.interval_count, Some(1));
+    }
+
+    #[test]
+    fn new_api_versions_take_the_period_from_the_first_item() {
+        let mut h = Harness::new();
+        assert_eq!(
+            h.apply_fixture("customer.subscription.resumed.json"),
+            Outcome::Applied
+        );
+        let conn = h.conn();
+        let s = mirror::get_subscription(&conn, "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw").unwrap();
+        assert_eq!(s.price.as_deref(), Some("price_1PgafmB7WZ01zgkW6dKueIc5"));
+        assert_eq!(s.current_period_end, Some(976287773));
+        let start =
+            mirror::column(&conn, Table::Subscriptions, &s.id, "current_period_start").unwrap();
+        assert_eq!(start.as_deref(), Some("1896570518"));
+        // The price wins over the (made-up) plan that the same item carries.
+        assert_eq!(s.items[0].unit_amount, Some(2000));
+        assert_eq!(s.items[0].interval_count, Some(1));
+        assert!(s.cancel_at_period_end);
+    }
+
+    #[test]
+    fn old_api_versions_without_items_use_the_top_level_plan() {
+        let mut h = Harness::new();
+        h.apply_json(&fixture_with("customer.subscription.updated.json", |v| {
+            let o = &mut v["data"]["object"];
+            o.as_object_mut().unwrap().remove("items");
+            o["quantity"] = 3.into();
+        }));
+        let s = mirror::get_subscription(&h.conn(), "sub_JLEPMp81LApOJl").unwrap();
+        assert_eq!(s.price.as_deref(), Some("price_1IDQm5JDPojXS6LNM31hxKzp"));
+        assert_eq!(s.quantity, Some(3));
+        assert_eq!(s.currency.as_deref(), Some("usd"));
+        assert!(s.items.is_empty());
+    }
+
+    #[test]
+    fn a_deleted_subscription_is_terminal_and_a_late_update_does_not_revive_it() {
+        let mut h = Harness::new();
+        h.apply_fixture("customer.subscription.created.json");
+        h.apply_fixture("customer.subscription.deleted.json");
+        h.apply_json(&fixture_with("customer.subscription.created.json", |v| {
+            v["id"] = "evt_late".into();
+            v["type"] = "customer.subscription.updated".into();
+            v["created"] = 4_000_000_000i64.into();
+            v["data"]["object"]["items"]["data"][0]["quantity"] = 9.into();
+        }));
+        let conn = h.conn();
+        let s = mirror::get_subscription(&conn, SUB).unwrap();
+        assert_eq!(s.status.as_deref(), Some("canceled"));
+        assert_eq!(s.ended_at, Some(1623149102));
+        assert_eq!(s.quantity, Some(1));
+        assert_eq!(s.items[0].quantity, Some(1));
+        let deleted = mirror::column(&conn, Table::Subscriptions, SUB, "deleted").unwrap();
+        assert_eq!(deleted.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn an_incomplete_expired_update_is_terminal_too() {
+        let mut h = Harness::new();
+        h.apply_json(&fixture_with("customer.subscription.updated.json", |v| {
+            v["data"]["object"]["status"] = "incomplete_expired".into();
+        }));
+        let deleted = mirror::column(
+            &h.conn(),
+            Table::Subscriptions,
+            "sub_JLEPMp81LApOJl",
+            "deleted",
+        )
+        .unwrap();
+        assert_eq!(deleted.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn out_of_order_updates_keep_the_newest_state_and_its_items() {
+        let mut h = Harness::new();
+        let with_quantity = |id: &str, created: i64, q: i64| {
+            fixture_with("customer.subscription.updated.json", |v| {
+                v["id"] = id.into();
+                v["created"] = created.into();
+                v["data"]["object"]["items"]["data"][0]["quantity"] = q.into();
+            })
+        };
+        h.apply_json(&with_quantity("evt_new", 200, 5));
+        h.apply_json(&with_quantity("evt_old", 100, 2));
+        let s = mirror::get_subscription(&h.conn(), "sub_JLEPMp81LApOJl").unwrap();
+        assert_eq!(s.quantity, Some(5));
+        assert_eq!(s.items[0].quantity, Some(5));
+        h.apply_json(&with_quantity("evt_same_second", 200, 7));
+        let s = mirror::get_subscription(&h.conn(), "sub_JLEPMp81LApOJl").unwrap();
+        assert_eq!(s.quantity, Some(7));
+        assert_eq!(s.items[0].quantity, Some(7));
+    }
+
+    #[test]
+    fn other_subscription_types_are_unhandled() {
+        let mut h = Harness::new();
+        let text = fixture_with("customer.subscription.updated.json", |v| {
+            v["type"] = "customer.subscription.something_new".into();
+        });
+        assert_eq!(h.apply_json(&text), Outcome::Unhandled);
+    }
+}

@@ -14,7 +14,9 @@ use crate::store::tokens::{self, Scope};
 
 /// The scope a route needs.
 pub fn required_scope(method: &Method, route: &str) -> Scope {
-    let admin = route.ends_with("/replay") || route.starts_with("/stripe/refunds") || route.starts_with("/tokens");
+    let admin = route.ends_with("/replay")
+        || route.starts_with("/stripe/refunds")
+        || route.starts_with("/tokens");
     if admin {
         Scope::Admin
     } else if method == Method::GET || method == Method::HEAD {
@@ -38,8 +40,10 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
     let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return ApiError::unauthorized("missing bearer token: send `Authorization: Bearer <token>`")
-            .into_response();
+        return ApiError::unauthorized(
+            "missing bearer token: send `Authorization: Bearer <token>`",
+        )
+        .into_response();
     };
     let found = state
         .store
@@ -68,8 +72,17 @@ mod tests {
     #[test]
     fn scopes_follow_method_and_route() {
         assert_eq!(required_scope(&Method::GET, "/stripe/events"), Scope::Read);
-        assert_eq!(required_scope(&Method::POST, "/stripe/flags/{id}/resolve"), Scope::Write);
-        assert_eq!(required_scope(&Method::POST, "/stripe/events/{id}/replay"), Scope::Admin);
-        assert_eq!(required_scope(&Method::POST, "/stripe/refunds"), Scope::Admin);
+        assert_eq!(
+            required_scope(&Method::POST, "/stripe/flags/{id}/resolve"),
+            Scope::Write
+        );
+        assert_eq!(
+            required_scope(&Method::POST, "/stripe/events/{id}/replay"),
+            Scope::Admin
+        );
+        assert_eq!(
+            required_scope(&Method::POST, "/stripe/refunds"),
+            Scope::Admin
+        );
     }
 }

@@ -47,7 +47,11 @@ impl ApiError {
 
     /// Storage could not answer: 503, so clients (and Stripe) retry.
     pub fn unavailable(message: impl Into<String>) -> ApiError {
-        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", message);
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            message,
+        );
         e.retry_after = Some(1);
         e
     }

@@ -59,7 +59,11 @@ pub async fn layer(request: Request, next: Next) -> Response {
         .await;
     let status = response.status().as_u16();
     span.in_scope(|| {
-        tracing::info!(status, duration_ms = started.elapsed().as_secs_f64() * 1000.0, "request")
+        tracing::info!(
+            status,
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        )
     });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER.clone(), value);

@@ -1,9 +1,9 @@
 //! `POST /stripe/webhook`: verify the signature on the raw bytes, read the envelope,
 //! store the event durably, answer. No handler work happens here (DESIGN §5.3).
 
-use tracing::Instrument;
 use axum::{Json, body::Bytes, extract::State, http::HeaderMap};
 use serde::Serialize;
+use tracing::Instrument;
 
 use super::{AppState, error::ApiError};
 use crate::{
@@ -23,8 +23,15 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Received>, ApiError> {
-    let Some(header) = headers.get("stripe-signature").and_then(|v| v.to_str().ok()) else {
-        tracing::warn!(outcome = "rejected", reason = "missing signature", "webhook rejected");
+    let Some(header) = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+    else {
+        tracing::warn!(
+            outcome = "rejected",
+            reason = "missing signature",
+            "webhook rejected"
+        );
         return Err(ApiError::invalid("missing Stripe-Signature header"));
     };
     if let Err(e) = state.verifier.verify(&body, header, (state.clock)()) {
@@ -63,7 +70,10 @@ pub async fn receive(
     match stored {
         Ok(inserted) => {
             let duplicate = inserted == Inserted::Duplicate;
-            tracing::info!(outcome = if duplicate { "duplicate" } else { "stored" }, "webhook received");
+            tracing::info!(
+                outcome = if duplicate { "duplicate" } else { "stored" },
+                "webhook received"
+            );
             Ok(Json(Received {
                 received: true,
                 duplicate,
@@ -71,7 +81,9 @@ pub async fn receive(
         }
         Err(e @ IngestError::Storage(_)) | Err(e @ IngestError::Closed) => {
             tracing::error!(outcome = "not_stored", error = %e, "webhook could not be stored");
-            Err(ApiError::unavailable("the event could not be stored; Stripe will retry"))
+            Err(ApiError::unavailable(
+                "the event could not be stored; Stripe will retry",
+            ))
         }
     }
 }

@@ -4,7 +4,14 @@ use rusqlite::{Connection, params};
 
 use super::Result;
 
-pub fn record(conn: &Connection, actor: &str, action: &str, target: Option<&str>, detail: Option<&str>, now: i64) -> Result<()> {
+pub fn record(
+    conn: &Connection,
+    actor: &str,
+    action: &str,
+    target: Option<&str>,
+    detail: Option<&str>,
+    now: i64,
+) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?

@@ -100,7 +100,8 @@ pub struct EventRow {
     pub last_error: Option<String>,
 }
 
-const EVENT_COLUMNS: &str = "seq, id, type, account, livemode, api_version, created, received_at_ms,
+const EVENT_COLUMNS: &str =
+    "seq, id, type, account, livemode, api_version, created, received_at_ms,
      status, attempts, next_attempt_ms, processed_at_ms, last_error";
 
 fn event_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
@@ -133,8 +134,10 @@ pub fn get(conn: &Connection, id: &str) -> Result<EventRow> {
 
 /// The raw webhook body of an event.
 pub fn payload(conn: &Connection, id: &str) -> Result<String> {
-    conn.query_row("SELECT payload FROM events WHERE id = ?1", [id], |r| r.get(0))
-        .found()
+    conn.query_row("SELECT payload FROM events WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })
+    .found()
 }
 
 #[derive(Debug, Clone, Default)]
@@ -247,7 +250,13 @@ pub fn next_due_at(conn: &Connection) -> Result<Option<i64>> {
 }
 
 /// Records a finished apply (`processed`) or a decision not to apply (`ignored`).
-pub fn finish(conn: &Connection, seq: i64, status: Status, note: Option<&str>, now_ms: i64) -> Result<()> {
+pub fn finish(
+    conn: &Connection,
+    seq: i64,
+    status: Status,
+    note: Option<&str>,
+    now_ms: i64,
+) -> Result<()> {
     conn.prepare_cached(
         "UPDATE events SET status = ?2, attempts = attempts + 1, processed_at_ms = ?3,
                 last_error = ?4
@@ -325,8 +334,18 @@ mod tests {
         let (_dir, store) = test_store();
         let conn = store.conn().unwrap();
         assert_eq!(insert(&conn, &event("evt_1"), 10).unwrap(), Inserted::New);
-        assert_eq!(insert(&conn, &event("evt_1"), 11).unwrap(), Inserted::Duplicate);
-        let (rows, more) = list(&conn, &Filter { limit: 10, ..Filter::default() }).unwrap();
+        assert_eq!(
+            insert(&conn, &event("evt_1"), 11).unwrap(),
+            Inserted::Duplicate
+        );
+        let (rows, more) = list(
+            &conn,
+            &Filter {
+                limit: 10,
+                ..Filter::default()
+            },
+        )
+        .unwrap();
         assert_eq!(rows.len(), 1);
         assert!(!more);
     }
@@ -350,10 +369,16 @@ mod tests {
             .unwrap()
         };
         let (first, more) = page(None);
-        assert_eq!(first.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["evt_4", "evt_3"]);
+        assert_eq!(
+            first.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            ["evt_4", "evt_3"]
+        );
         assert!(more);
         let (last, more) = page(Some("evt_1"));
-        assert_eq!(last.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["evt_0"]);
+        assert_eq!(
+            last.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            ["evt_0"]
+        );
         assert!(!more);
     }
 }

@@ -42,7 +42,8 @@ pub struct Flag {
     pub resolved_by: Option<String>,
 }
 
-const COLUMNS: &str = "id, kind, object_id, customer, status, created, detail, resolved_at, resolved_by";
+const COLUMNS: &str =
+    "id, kind, object_id, customer, status, created, detail, resolved_at, resolved_by";
 
 fn flag_row(r: &Row<'_>) -> rusqlite::Result<Flag> {
     Ok(Flag {
@@ -118,8 +119,12 @@ pub fn resolve(conn: &Connection, id: i64, by: &str, now: i64) -> Result<Flag> {
 }
 
 pub fn get(conn: &Connection, id: i64) -> Result<Flag> {
-    conn.query_row(&format!("SELECT {COLUMNS} FROM flags WHERE id = ?1"), [id], flag_row)
-        .found()
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM flags WHERE id = ?1"),
+        [id],
+        flag_row,
+    )
+    .found()
 }
 
 pub fn find(conn: &Connection, kind: Kind, object_id: &str) -> Result<Option<Flag>> {
@@ -174,12 +179,38 @@ mod tests {
     fn a_success_resolves_and_a_late_older_failure_does_not_reopen() {
         let (_dir, store) = test_store();
         let conn = store.conn().unwrap();
-        open(&conn, Kind::PaymentFailed, "in_1", Some("cus_1"), "card_declined", 100).unwrap();
-        assert!(resolve_by_event(&conn, Kind::PaymentFailed, "in_1", "invoice.paid", 200, 5).unwrap());
-        open(&conn, Kind::PaymentFailed, "in_1", Some("cus_1"), "card_declined", 100).unwrap();
+        open(
+            &conn,
+            Kind::PaymentFailed,
+            "in_1",
+            Some("cus_1"),
+            "card_declined",
+            100,
+        )
+        .unwrap();
+        assert!(
+            resolve_by_event(&conn, Kind::PaymentFailed, "in_1", "invoice.paid", 200, 5).unwrap()
+        );
+        open(
+            &conn,
+            Kind::PaymentFailed,
+            "in_1",
+            Some("cus_1"),
+            "card_declined",
+            100,
+        )
+        .unwrap();
         let flag = find(&conn, Kind::PaymentFailed, "in_1").unwrap().unwrap();
         assert_eq!(flag.status, "resolved");
-        open(&conn, Kind::PaymentFailed, "in_1", Some("cus_1"), "expired_card", 300).unwrap();
+        open(
+            &conn,
+            Kind::PaymentFailed,
+            "in_1",
+            Some("cus_1"),
+            "expired_card",
+            300,
+        )
+        .unwrap();
         let flag = find(&conn, Kind::PaymentFailed, "in_1").unwrap().unwrap();
         assert_eq!(flag.status, "open");
         assert_eq!(flag.detail, "expired_card");

@@ -51,13 +51,21 @@ impl Table {
     }
 
     fn has_deleted(self) -> bool {
-        !matches!(self, Table::Payments | Table::Refunds | Table::CheckoutSessions)
+        !matches!(
+            self,
+            Table::Payments | Table::Refunds | Table::CheckoutSessions
+        )
     }
 }
 
 /// Inserts or updates one row with `columns` (the first must be `id`) under the ordering
 /// rule. Columns not named keep their stored values. Returns whether the row was written.
-pub fn upsert(conn: &Connection, table: Table, columns: &[(&str, &dyn ToSql)], v: Version) -> Result<bool> {
+pub fn upsert(
+    conn: &Connection,
+    table: Table,
+    columns: &[(&str, &dyn ToSql)],
+    v: Version,
+) -> Result<bool> {
     debug_assert_eq!(columns.first().map(|c| c.0), Some("id"));
     let t = table.name();
     let names: Vec<&str> = columns.iter().map(|c| c.0).collect();
@@ -91,7 +99,13 @@ pub fn upsert(conn: &Connection, table: Table, columns: &[(&str, &dyn ToSql)], v
 
 /// Marks a row deleted, whatever the order of events: deletion is final. Inserts a
 /// stub (with `raw`) if the object was never seen. Other columns keep the last state.
-pub fn mark_deleted(conn: &Connection, table: Table, id: &str, raw: &str, v: Version) -> Result<()> {
+pub fn mark_deleted(
+    conn: &Connection,
+    table: Table,
+    id: &str,
+    raw: &str,
+    v: Version,
+) -> Result<()> {
     debug_assert!(table.has_deleted());
     let t = table.name();
     conn.prepare_cached(&format!(
@@ -141,10 +155,18 @@ pub fn replace_items(conn: &Connection, subscription: &str, items: &[ItemRow]) -
 }
 
 /// A single column of a mirrored row, for handlers that decide on the stored state.
-pub fn column(conn: &Connection, table: Table, id: &str, column: &'static str) -> Result<Option<String>> {
+pub fn column(
+    conn: &Connection,
+    table: Table,
+    id: &str,
+    column: &'static str,
+) -> Result<Option<String>> {
     let value: Option<Option<String>> = conn
         .query_row(
-            &format!("SELECT CAST({column} AS TEXT) FROM {} WHERE id = ?1", table.name()),
+            &format!(
+                "SELECT CAST({column} AS TEXT) FROM {} WHERE id = ?1",
+                table.name()
+            ),
             [id],
             |r| r.get(0),
         )
@@ -357,7 +379,10 @@ fn cursor(conn: &Connection, table: Table, after: &Option<String>) -> Result<(i6
         None => Ok((i64::MAX, String::new())),
         Some(id) => conn
             .query_row(
-                &format!("SELECT coalesce(created, 0), id FROM {} WHERE id = ?1", table.name()),
+                &format!(
+                    "SELECT coalesce(created, 0), id FROM {} WHERE id = ?1",
+                    table.name()
+                ),
                 [id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -366,7 +391,11 @@ fn cursor(conn: &Connection, table: Table, after: &Option<String>) -> Result<(i6
     }
 }
 
-pub fn list_invoices(conn: &Connection, customer: Option<&str>, paging: &Paging) -> Result<Page<Invoice>> {
+pub fn list_invoices(
+    conn: &Connection,
+    customer: Option<&str>,
+    paging: &Paging,
+) -> Result<Page<Invoice>> {
     let (c_created, c_id) = cursor(conn, Table::Invoices, &paging.starting_after)?;
     let mut stmt = conn.prepare_cached(
         "SELECT id, customer, subscription, status, number, currency, amount_due, amount_paid,
@@ -436,8 +465,7 @@ pub fn get_payment(conn: &Connection, id: &str) -> Result<Payment> {
     .found()
 }
 
-const PAYMENT_COLUMNS: &str =
-    "id, charge, customer, invoice, amount, amount_refunded, currency, status, failure_code, created";
+const PAYMENT_COLUMNS: &str = "id, charge, customer, invoice, amount, amount_refunded, currency, status, failure_code, created";
 
 fn payment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Payment> {
     Ok(Payment {

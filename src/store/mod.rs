@@ -33,7 +33,10 @@ pub enum StoreError {
     #[error("migration error: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("cannot create database directory {path}: {source}")]
-    Directory { path: String, source: std::io::Error },
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("storage task failed: {0}")]
     Task(String),
 }
@@ -41,9 +44,8 @@ pub enum StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The numbered files of `migrations/`, applied in order.
-static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
-    Migrations::new(vec![M::up(include_str!("../../migrations/0001_init.sql"))])
-});
+static MIGRATIONS: LazyLock<Migrations<'static>> =
+    LazyLock::new(|| Migrations::new(vec![M::up(include_str!("../../migrations/0001_init.sql"))]));
 
 /// Number of the newest migration this binary knows.
 pub fn latest_migration() -> usize {

@@ -118,8 +118,10 @@ pub fn revoke(conn: &Connection, id: &str, now: i64) -> Result<()> {
     if exists.is_none() {
         return Err(StoreError::NotFound);
     }
-    conn.prepare_cached("UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
-        .execute(params![id, now])?;
+    conn.prepare_cached(
+        "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+    )?
+    .execute(params![id, now])?;
     Ok(())
 }
 
@@ -133,11 +135,19 @@ mod tests {
         let (_dir, store) = test_store();
         let conn = store.conn().unwrap();
         let made = create(&conn, "ci", Scope::Write, 1).unwrap();
-        assert_eq!(authenticate(&conn, &made.token).unwrap().map(|t| t.1), Some(Scope::Write));
-        let stored: String = conn.query_row("SELECT hash FROM api_tokens", [], |r| r.get(0)).unwrap();
+        assert_eq!(
+            authenticate(&conn, &made.token).unwrap().map(|t| t.1),
+            Some(Scope::Write)
+        );
+        let stored: String = conn
+            .query_row("SELECT hash FROM api_tokens", [], |r| r.get(0))
+            .unwrap();
         assert!(!stored.contains(&made.token));
         revoke(&conn, &made.info.id, 2).unwrap();
         assert_eq!(authenticate(&conn, &made.token).unwrap(), None);
-        assert!(matches!(revoke(&conn, "tok_nope", 3), Err(StoreError::NotFound)));
+        assert!(matches!(
+            revoke(&conn, "tok_nope", 3),
+            Err(StoreError::NotFound)
+        ));
     }
 }

@@ -108,7 +108,10 @@ pub async fn spawn_app_with(edit: impl FnOnce(&mut Config), webhook_secrets: &[&
 
 /// A fixture event from `tests/fixtures/events/`.
 pub fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/events/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
@@ -136,7 +139,11 @@ impl TestApp {
         self.post_webhook(body, Some(&header)).await
     }
 
-    pub async fn post_webhook(&self, body: impl Into<reqwest::Body>, header: Option<&str>) -> reqwest::Response {
+    pub async fn post_webhook(
+        &self,
+        body: impl Into<reqwest::Body>,
+        header: Option<&str>,
+    ) -> reqwest::Response {
         let mut request = self.client.post(self.url("/stripe/webhook")).body(body);
         if let Some(h) = header {
             request = request.header("Stripe-Signature", h);
@@ -186,7 +193,10 @@ impl TestApp {
             {
                 return row.status;
             }
-            assert!(Instant::now() < deadline, "event {id} did not settle: {row:?}");
+            assert!(
+                Instant::now() < deadline,
+                "event {id} did not settle: {row:?}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

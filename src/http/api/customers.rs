@@ -11,6 +11,14 @@ use crate::{
     store::mirror::{self, Customer},
 };
 
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Customer>> {
-    Ok(Json(state.store.run(move |c| mirror::get_customer(c, &id)).await?))
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Customer>> {
+    Ok(Json(
+        state
+            .store
+            .run(move |c| mirror::get_customer(c, &id))
+            .await?,
+    ))
 }

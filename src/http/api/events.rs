@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{List, page_limit};
 use crate::{
-    http::{AppState, error::{ApiError, ApiResult}},
+    http::{
+        AppState,
+        error::{ApiError, ApiResult},
+    },
     store::{
         audit,
         events::{self as inbox, EventRow, Filter, Status},
@@ -76,7 +79,10 @@ pub fn parse_status(s: &str) -> Result<Status, ApiError> {
     })
 }
 
-pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<List<EventView>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<List<EventView>>> {
     let filter = Filter {
         status: q.status.as_deref().map(parse_status).transpose()?,
         type_: q.type_,
@@ -91,14 +97,20 @@ pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> 
     }))
 }
 
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<EventView>> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EventView>> {
     let row = state.store.run(move |c| inbox::get(c, &id)).await?;
     Ok(Json(row.into()))
 }
 
 /// Queues the event to be applied again. Handlers are idempotent under the ordering
 /// rule, so replaying an applied event changes nothing that a newer event set.
-pub async fn replay(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<EventView>> {
+pub async fn replay(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EventView>> {
     let row = state
         .store
         .run(move |c| {

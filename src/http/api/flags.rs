@@ -8,8 +8,14 @@ use serde::Deserialize;
 
 use super::{List, page_limit};
 use crate::{
-    http::{AppState, error::{ApiError, ApiResult}},
-    store::{audit, flags::{self, Flag}},
+    http::{
+        AppState,
+        error::{ApiError, ApiResult},
+    },
+    store::{
+        audit,
+        flags::{self, Flag},
+    },
     time::now_secs,
 };
 
@@ -20,18 +26,26 @@ pub struct ListQuery {
     starting_after: Option<String>,
 }
 
-pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<List<Flag>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<List<Flag>>> {
     if let Some(s) = q.status.as_deref()
         && s != "open"
         && s != "resolved"
     {
-        return Err(ApiError::invalid(format!("status must be open or resolved, got `{s}`")));
+        return Err(ApiError::invalid(format!(
+            "status must be open or resolved, got `{s}`"
+        )));
     }
     let limit = page_limit(q.limit)?;
     let after = q
         .starting_after
         .as_deref()
-        .map(|s| s.parse::<i64>().map_err(|_| ApiError::invalid("starting_after must be a flag id")))
+        .map(|s| {
+            s.parse::<i64>()
+                .map_err(|_| ApiError::invalid("starting_after must be a flag id"))
+        })
         .transpose()?;
     let page = state
         .store
@@ -60,7 +74,14 @@ pub async fn resolve(
         .run(move |c| {
             let tx = c.transaction()?;
             let flag = flags::resolve(&tx, id, &by, now_secs())?;
-            audit::record(&tx, &by, "flag.resolve", Some(&id.to_string()), None, now_secs())?;
+            audit::record(
+                &tx,
+                &by,
+                "flag.resolve",
+                Some(&id.to_string()),
+                None,
+                now_secs(),
+            )?;
             tx.commit()?;
             Ok(flag)
         })

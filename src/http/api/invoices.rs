@@ -19,7 +19,10 @@ pub struct ListQuery {
     starting_after: Option<String>,
 }
 
-pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<List<Invoice>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<List<Invoice>>> {
     let paging = Paging {
         limit: page_limit(q.limit)?,
         starting_after: q.starting_after,

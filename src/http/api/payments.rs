@@ -20,7 +20,10 @@ pub struct ListQuery {
     starting_after: Option<String>,
 }
 
-pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<List<Payment>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<List<Payment>>> {
     let paging = Paging {
         limit: page_limit(q.limit)?,
         starting_after: q.starting_after,

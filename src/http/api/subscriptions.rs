@@ -10,6 +10,14 @@ use crate::{
     store::mirror::{self, Subscription},
 };
 
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Subscription>> {
-    Ok(Json(state.store.run(move |c| mirror::get_subscription(c, &id)).await?))
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Subscription>> {
+    Ok(Json(
+        state
+            .store
+            .run(move |c| mirror::get_subscription(c, &id))
+            .await?,
+    ))
 }
