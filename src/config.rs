@@ -17,7 +17,7 @@ pub const SEARCH_PATHS: [&str; 2] = ["./config/billd.toml", "/etc/billd/billd.to
 pub enum ConfigError {
     #[error("no config file found: pass --config PATH, set BILLD_CONFIG, or create one of {}", SEARCH_PATHS.join(", "))]
     NotFound,
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,

@@ -40,6 +40,7 @@ impl From<StatusArg> for Status {
 pub enum Command {
     /// List stored events, newest first.
     List {
+        /// Only events with this status.
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
         /// Only events of this type (e.g. invoice.paid).
@@ -63,7 +64,7 @@ pub struct ReplayArgs {
     /// Every event that failed and is waiting for a retry.
     #[arg(long, conflicts_with = "dead")]
     failed: bool,
-    /// Every dead event (failed `max_attempts` times).
+    /// Every dead event (failed workers.max_attempts times).
     #[arg(long)]
     dead: bool,
     /// Every event received at or after TIME (RFC 3339, a date, or unix seconds);

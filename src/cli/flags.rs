@@ -18,6 +18,7 @@ pub enum FlagStatus {
 pub enum Command {
     /// List flags, newest first.
     List {
+        /// Only flags with this status.
         #[arg(long, value_enum)]
         status: Option<FlagStatus>,
         /// How many flags (1 to 100).

@@ -17,8 +17,11 @@ use clap::{Parser, Subcommand};
 
 pub use output::Format;
 
-/// billd: Stripe billing daemon — verified webhooks, a durable event inbox, a local
-/// SQLite mirror of your billing objects and an authenticated JSON API.
+/// Stripe billing daemon
+///
+/// billd receives Stripe webhooks, verifies and stores them durably, applies them to a
+/// local SQLite mirror of customers, subscriptions, invoices, payments and more, and
+/// serves an authenticated JSON API. Its subcommands are for people and cron jobs.
 #[derive(Debug, Parser)]
 #[command(
     name = "billd",

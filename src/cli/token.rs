@@ -36,7 +36,7 @@ pub enum Command {
     /// Make a token; it is printed once and stored only as a hash.
     Create {
         /// A name saying who or what uses the token.
-        #[arg(long)]
+        #[arg(long, value_parser = non_empty)]
         name: String,
         /// read: GET routes; write: also creates and updates; admin: also refunds, replays, tokens.
         #[arg(long, value_enum)]
@@ -49,6 +49,15 @@ pub enum Command {
         /// The token id (tok_…).
         id: String,
     },
+}
+
+fn non_empty(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(s.to_string())
+    }
 }
 
 #[derive(Serialize)]
@@ -67,10 +76,8 @@ impl Command {
         let operator = audit::operator();
         match self {
             Command::Create { name, scope } => {
-                let name = name.trim();
-                anyhow::ensure!(!name.is_empty(), "--name must not be empty");
                 let tx = conn.transaction()?;
-                let made = tokens::create(&tx, name, scope.into(), now_secs())?;
+                let made = tokens::create(&tx, &name, scope.into(), now_secs())?;
                 audit::record(
                     &tx,
                     &operator,

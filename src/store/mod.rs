@@ -26,19 +26,39 @@ pub enum StoreError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    // The causes are shown in the message rather than chained as sources, so that a
+    // one-line log of the error says what went wrong and `{:#}` does not say it twice.
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("database pool error: {0}")]
-    Pool(#[from] r2d2::Error),
+    Pool(r2d2::Error),
     #[error("migration error: {0}")]
-    Migration(#[from] rusqlite_migration::Error),
-    #[error("cannot create database directory {path}: {source}")]
+    Migration(rusqlite_migration::Error),
+    #[error("cannot create database directory {path}")]
     Directory {
         path: String,
         source: std::io::Error,
     },
     #[error("storage task failed: {0}")]
     Task(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e)
+    }
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(e: r2d2::Error) -> Self {
+        StoreError::Pool(e)
+    }
+}
+
+impl From<rusqlite_migration::Error> for StoreError {
+    fn from(e: rusqlite_migration::Error) -> Self {
+        StoreError::Migration(e)
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
