@@ -224,7 +224,10 @@ fn claimed_row(row: &Row<'_>) -> rusqlite::Result<Claimed> {
 /// applies it, so no other worker or process can apply it too.
 pub fn next_due(conn: &Connection, now_ms: i64) -> Result<Option<Claimed>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, id, type, account, livemode, created, attempts, payload FROM events
+        // `INDEXED BY` the partial index of waiting events: otherwise the planner may pick
+        // the status index and sort every waiting row (payload and all) for each claim.
+        "SELECT seq, id, type, account, livemode, created, attempts, payload
+         FROM events INDEXED BY events_due
          WHERE status IN ('pending', 'failed') AND next_attempt_ms <= ?1
          ORDER BY next_attempt_ms, seq LIMIT 1",
     )?;
@@ -243,7 +246,8 @@ pub fn claim_seq(conn: &Connection, seq: i64) -> Result<Option<Claimed>> {
 /// The earliest time a pending or failed event becomes due (for idle workers).
 pub fn next_due_at(conn: &Connection) -> Result<Option<i64>> {
     Ok(conn.query_row(
-        "SELECT min(next_attempt_ms) FROM events WHERE status IN ('pending', 'failed')",
+        "SELECT min(next_attempt_ms) FROM events INDEXED BY events_due
+         WHERE status IN ('pending', 'failed')",
         [],
         |r| r.get(0),
     )?)
