@@ -22,7 +22,10 @@ use billd::{
 const SECRET: &str = "whsec_bench";
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn event(i: usize) -> String {
@@ -60,7 +63,11 @@ fn count_processed(store: &Store) -> i64 {
     store
         .conn()
         .unwrap()
-        .query_row("SELECT count(*) FROM events WHERE status = 'processed'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM events WHERE status = 'processed'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap()
 }
 
@@ -93,7 +100,10 @@ fn main() {
         let line = lines.next().expect("billd exited").unwrap();
         if line.contains("billd serving") {
             let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-            break format!("http://{}/stripe/webhook", v["fields"]["addr"].as_str().unwrap());
+            break format!(
+                "http://{}/stripe/webhook",
+                v["fields"]["addr"].as_str().unwrap()
+            );
         }
     };
     // Keep draining the daemon's stdout so it never blocks on a full pipe.
@@ -107,7 +117,10 @@ fn main() {
         .unwrap();
     let started = Instant::now();
     let mut latencies: Vec<Duration> = runtime.block_on(async {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap();
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(concurrency)
+            .build()
+            .unwrap();
         let bodies = std::sync::Arc::new(bodies);
         let mut lanes = Vec::new();
         for lane in 0..concurrency {
@@ -118,7 +131,8 @@ fn main() {
                 let mut out = Vec::new();
                 for i in (lane..bodies.len()).step_by(concurrency) {
                     let body = bodies[i].clone();
-                    let header = billd::signature::sign(body.as_bytes(), SECRET, billd::time::now_secs());
+                    let header =
+                        billd::signature::sign(body.as_bytes(), SECRET, billd::time::now_secs());
                     let t = Instant::now();
                     let r = client
                         .post(&address)
@@ -148,12 +162,19 @@ fn main() {
     }
     let daemon_apply_secs = started.elapsed().as_secs_f64();
     let rss = peak_rss_mib(child.id());
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
 
     // One worker stepping alone over a pre-filled inbox.
     let apply_dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&apply_dir.path().join("apply.sqlite"), 2, Duration::from_secs(5)).unwrap();
+    let store = Store::open(
+        &apply_dir.path().join("apply.sqlite"),
+        2,
+        Duration::from_secs(5),
+    )
+    .unwrap();
     store.migrate().unwrap();
     {
         let mut conn = store.conn().unwrap();

@@ -27,6 +27,7 @@ pub struct App {
     listener: TcpListener,
     verifier: Arc<Verifier>,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    stripe: crate::stripe::Client,
 }
 
 impl App {
@@ -49,11 +50,14 @@ impl App {
             secrets.webhook_secrets.clone(),
             config.stripe.webhook_tolerance_secs,
         ));
+        let stripe = crate::stripe::Client::from_config(&config.stripe, &secrets.stripe_secret_key)
+            .context("cannot set up the Stripe client (stripe.api_base, stripe.secret_key_env)")?;
         Ok(App {
             config,
             store,
             listener,
             verifier,
+            stripe,
             clock: Arc::new(crate::time::now_secs),
         })
     }
@@ -100,6 +104,9 @@ impl App {
             verifier: self.verifier,
             stored,
             clock: self.clock,
+            metrics_public: self.config.server.metrics_public,
+            stripe: self.stripe,
+            replays: Arc::default(),
         };
         let router = http::router(state);
         let stopping = CancellationToken::new();

@@ -55,6 +55,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Seconds to wait for in-flight requests and applies on shutdown.
     pub shutdown_grace_secs: u64,
+    /// Serve `GET /metrics` without a token.
+    pub metrics_public: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -91,6 +93,16 @@ pub struct StripeConfig {
     pub webhook_secret_env: String,
     /// Largest accepted age (either way) of a webhook's signed timestamp.
     pub webhook_tolerance_secs: u64,
+    /// Time allowed for one Stripe API request (each retry gets its own).
+    pub timeout_secs: u64,
+    /// Retries of a Stripe API call after a network error, a 409/429 or a 5xx
+    /// (never when Stripe answers `Stripe-Should-Retry: false`).
+    pub max_retries: u32,
+    /// First delay before a retry; doubled per retry (with jitter), at most 5 s.
+    pub retry_backoff_ms: u64,
+    /// `POST /stripe/payments` without a `return_url` asks Stripe for payment methods
+    /// that need no redirect; off for test doubles that lack the parameter.
+    pub payments_without_redirects: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -132,6 +144,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             shutdown_grace_secs: 30,
+            metrics_public: false,
         }
     }
 }
@@ -154,6 +167,10 @@ impl Default for StripeConfig {
             secret_key_env: "STRIPE_SECRET_KEY".into(),
             webhook_secret_env: "STRIPE_WEBHOOK_SECRET".into(),
             webhook_tolerance_secs: 300,
+            timeout_secs: 30,
+            max_retries: 2,
+            retry_backoff_ms: 500,
+            payments_without_redirects: true,
         }
     }
 }
@@ -237,6 +254,12 @@ impl Config {
             || self.stripe.api_base.starts_with("https://"))
         {
             return invalid("stripe.api_base", "must be an http:// or https:// URL");
+        }
+        if self.stripe.timeout_secs == 0 {
+            return invalid("stripe.timeout_secs", "must be at least 1");
+        }
+        if self.stripe.max_retries > 10 {
+            return invalid("stripe.max_retries", "must be at most 10");
         }
         if self.stripe.secret_key_env.is_empty() {
             return invalid("stripe.secret_key_env", "must name an environment variable");

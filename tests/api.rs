@@ -467,3 +467,42 @@ async fn a_broken_database_answers_503_for_webhooks_and_api() {
     assert_eq!(response.status(), 503);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn metrics_need_a_read_token_unless_opened_and_count_dead_events() {
+    let app = spawn_app_with(|c| c.workers.max_attempts = 1, &[WEBHOOK_SECRET]).await;
+    assert_eq!(
+        app.client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let token = app.token(Scope::Read).await;
+    // An object the customer handler cannot read: it dies after its one attempt.
+    let mut broken = fixture_as("customer.updated.json", "evt_metrics_dead");
+    broken["data"]["object"]["id"] = 42.into();
+    app.post_event(&broken).await;
+    assert_eq!(app.settled("evt_metrics_dead").await, Status::Dead);
+    let text = app.get("/metrics", &token).await.text().await.unwrap();
+    assert!(text.contains("billd_events{status=\"dead\"} 1"), "{text}");
+    assert!(
+        text.contains("billd_webhooks_total{outcome=\"stored\"}"),
+        "{text}"
+    );
+    app.shutdown().await;
+
+    let open = spawn_app_with(|c| c.server.metrics_public = true, &[WEBHOOK_SECRET]).await;
+    assert_eq!(
+        open.client
+            .get(open.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    open.shutdown().await;
+}

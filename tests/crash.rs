@@ -177,7 +177,10 @@ async fn sigterm_mid_burst_finishes_in_flight_work_and_loses_nothing() {
     while let Ok(i) = acked_rx.try_recv() {
         acked.insert(i);
     }
-    assert!(lines.iter().any(|l| l.contains("billd stopped")), "no clean stop logged");
+    assert!(
+        lines.iter().any(|l| l.contains("billd stopped")),
+        "no clean stop logged"
+    );
 
     let store = Store::open(&dir.path().join("billd.sqlite"), 2, Duration::from_secs(5)).unwrap();
     let conn = store.conn().unwrap();

@@ -8,6 +8,7 @@ mod flags;
 pub mod man;
 mod migrate;
 mod output;
+mod report;
 mod serve;
 mod token;
 
@@ -60,6 +61,9 @@ pub enum Command {
     /// Failed payments and risk signals to follow up.
     #[command(subcommand)]
     Flags(flags::Command),
+    /// Financial reports from the local mirror: revenue, MRR, subscriptions, failed payments.
+    #[command(subcommand)]
+    Report(report::Command),
 }
 
 /// Parses the command line, runs the command, maps the result to an exit code.
@@ -77,6 +81,7 @@ pub fn main() -> ExitCode {
                 Command::Token(cmd) => cmd.run(cli.config.as_deref(), format),
                 Command::Events(cmd) => cmd.run(cli.config.as_deref(), format),
                 Command::Flags(cmd) => cmd.run(cli.config.as_deref(), format),
+                Command::Report(cmd) => cmd.run(cli.config.as_deref(), format),
             }
         }
     };

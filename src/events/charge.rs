@@ -6,7 +6,7 @@ use rusqlite::{Connection, ToSql};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{ApplyError, Event, List, Outcome, expandable, parse_json, refund};
+use super::{ApplyError, Event, List, Origin, Outcome, expandable, parse_json, refund};
 use crate::store::{
     flags::{self, Kind},
     mirror::{self, Table},
@@ -72,15 +72,10 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
         .map(str::to_string)
         .or_else(|| ch.status.clone())
         .unwrap_or_else(|| "unknown".to_string());
-    write(conn, event, &ch, &status)?;
+    write(conn, event.origin(), &ch, event.raw(), &status)?;
 
-    if event.type_ == "charge.refunded"
-        && let Some(refunds) = &ch.refunds
-    {
-        for raw in &refunds.data {
-            let r: refund::Refund = parse_json(raw.get(), "charge refund")?;
-            refund::write(conn, event, &r, raw.get(), None)?;
-        }
+    if event.type_ == "charge.refunded" {
+        write_refunds(conn, event.origin(), &ch)?;
     }
 
     let payment = ch.payment_id();
@@ -165,19 +160,44 @@ fn flag_high_risk(conn: &Connection, event: &Event<'_>, ch: &Charge) -> Result<(
     Ok(())
 }
 
+/// Writes a charge object (as Stripe returned it to a call) to its payment row, and
+/// the refunds it lists, under the ordering rule. Its status is the object's own.
+pub(crate) fn write_charge(
+    conn: &Connection,
+    raw: &str,
+    origin: Origin<'_>,
+) -> Result<bool, ApplyError> {
+    let ch: Charge = parse_json(raw, "charge")?;
+    let status = ch.status.clone().unwrap_or_else(|| "unknown".to_string());
+    let written = write(conn, origin, &ch, raw, &status)?;
+    write_refunds(conn, origin, &ch)?;
+    Ok(written)
+}
+
+/// The refunds a charge lists (each row keeps its own JSON).
+fn write_refunds(conn: &Connection, origin: Origin<'_>, ch: &Charge) -> Result<(), ApplyError> {
+    if let Some(refunds) = &ch.refunds {
+        for raw in &refunds.data {
+            let r: refund::Refund = parse_json(raw.get(), "charge refund")?;
+            refund::write(conn, origin, &r, raw.get(), None)?;
+        }
+    }
+    Ok(())
+}
+
 fn write(
     conn: &Connection,
-    event: &Event<'_>,
+    origin: Origin<'_>,
     ch: &Charge,
+    raw: &str,
     status: &str,
 ) -> Result<bool, ApplyError> {
     let id = ch.payment_id();
     let amount = ch.amount.unwrap_or(0);
     let amount_refunded = ch.amount_refunded.unwrap_or(0);
     let currency = ch.currency.clone().unwrap_or_default();
-    let created = ch.created.unwrap_or(event.created);
-    let livemode = ch.livemode.unwrap_or(event.livemode);
-    let raw = event.raw();
+    let created = ch.created.unwrap_or(origin.version.created);
+    let livemode = ch.livemode.unwrap_or(origin.livemode);
     let mut columns: Vec<(&str, &dyn ToSql)> = vec![
         ("id", &id),
         ("charge", &ch.id),
@@ -188,7 +208,7 @@ fn write(
         ("failure_code", &ch.failure_code),
         ("created", &created),
         ("livemode", &livemode),
-        ("account", &event.account),
+        ("account", &origin.account),
         ("raw", &raw),
     ];
     // A payment's customer and invoice never go away, but newer API versions leave the
@@ -203,7 +223,7 @@ fn write(
         conn,
         Table::Payments,
         &columns,
-        event.version(),
+        origin.version,
     )?)
 }
 

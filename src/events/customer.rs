@@ -3,7 +3,7 @@
 use rusqlite::Connection;
 use serde::Deserialize;
 
-use super::{ApplyError, Event, Outcome, expandable};
+use super::{ApplyError, Event, Origin, Outcome, expandable, parse_json};
 use crate::store::mirror::{self, Table};
 
 #[derive(Debug, Deserialize)]
@@ -40,20 +40,47 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, App
         _ => return Ok(Outcome::Unhandled),
     }
     let c: Customer = event.parse("customer")?;
-    let v = event.version();
-    if event.type_ == "customer.deleted" || c.deleted {
-        // A full customer in the event brings the last state; a stub only deletes.
-        if c.created.is_some() {
-            write(conn, event, &c)?;
-        }
-        mirror::mark_deleted(conn, Table::Customers, &c.id, event.raw(), v)?;
-        return Ok(Outcome::Applied);
-    }
-    write(conn, event, &c)?;
+    let deleted = event.type_ == "customer.deleted";
+    store(conn, &c, event.raw(), event.origin(), deleted)?;
     Ok(Outcome::Applied)
 }
 
-fn write(conn: &Connection, event: &Event<'_>, c: &Customer) -> Result<bool, ApplyError> {
+/// Writes a customer object (as Stripe returned it to a call) under the ordering rule;
+/// a deleted customer (`"deleted": true`) is marked deleted for good.
+pub(crate) fn write_customer(
+    conn: &Connection,
+    raw: &str,
+    origin: Origin<'_>,
+) -> Result<(), ApplyError> {
+    let c: Customer = parse_json(raw, "customer")?;
+    store(conn, &c, raw, origin, false)
+}
+
+fn store(
+    conn: &Connection,
+    c: &Customer,
+    raw: &str,
+    origin: Origin<'_>,
+    deleted: bool,
+) -> Result<(), ApplyError> {
+    if deleted || c.deleted {
+        // A full customer in the event brings the last state; a stub only deletes.
+        if c.created.is_some() {
+            write(conn, c, raw, origin)?;
+        }
+        mirror::mark_deleted(conn, Table::Customers, &c.id, raw, origin.version)?;
+        return Ok(());
+    }
+    write(conn, c, raw, origin)?;
+    Ok(())
+}
+
+fn write(
+    conn: &Connection,
+    c: &Customer,
+    raw: &str,
+    origin: Origin<'_>,
+) -> Result<bool, ApplyError> {
     let default_pm = c
         .invoice_settings
         .default_payment_method
@@ -69,11 +96,11 @@ fn write(conn: &Connection, event: &Event<'_>, c: &Customer) -> Result<bool, App
             ("default_payment_method", &default_pm),
             ("currency", &c.currency),
             ("livemode", &c.livemode),
-            ("account", &event.account),
+            ("account", &origin.account),
             ("created", &c.created),
-            ("raw", &event.raw()),
+            ("raw", &raw),
         ],
-        event.version(),
+        origin.version,
     )?)
 }
 

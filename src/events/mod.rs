@@ -19,6 +19,15 @@ mod refund;
 mod risk;
 mod subscription;
 
+// The parse-and-write of single objects, shared by the handlers and the write-through
+// of the API (`http::api`), so both put the same columns under the same rule.
+pub(crate) use charge::write_charge;
+pub(crate) use customer::write_customer;
+pub(crate) use payment_intent::write_payment_intent;
+pub(crate) use payment_method::write_payment_method;
+pub(crate) use refund::write_refund;
+pub(crate) use subscription::write_subscription;
+
 use rusqlite::Connection;
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::value::RawValue;
@@ -90,6 +99,43 @@ impl<'a> Event<'a> {
     /// The raw object JSON, kept beside the queried columns.
     pub fn raw(&self) -> &'a str {
         self.object.get()
+    }
+
+    /// Where the objects of this event come from, for the mirror writes.
+    pub fn origin(&self) -> Origin<'a> {
+        Origin {
+            version: self.version(),
+            account: self.account,
+            livemode: self.livemode,
+        }
+    }
+}
+
+/// What a mirror write knows about where its object came from, beyond the object: the
+/// version the ordering rule compares, the connected account, and the livemode to
+/// assume when the object omits it. An event gives all three; so does an API response
+/// (write-through, see [`Origin::api_response`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin<'a> {
+    pub version: Version,
+    pub account: Option<&'a str>,
+    pub livemode: bool,
+}
+
+impl Origin<'static> {
+    /// An object Stripe returned to a call billd made (on its own account) at `now`.
+    /// Its version is `created = now`, `seq = 0`: the webhook about the same change
+    /// (created at or after the call's second, arriving later with a positive
+    /// sequence number) still applies, and any older event cannot regress it.
+    pub fn api_response(now: i64, livemode: bool) -> Origin<'static> {
+        Origin {
+            version: Version {
+                created: now,
+                seq: 0,
+            },
+            account: None,
+            livemode,
+        }
     }
 }
 

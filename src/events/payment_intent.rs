@@ -7,7 +7,7 @@
 use rusqlite::{Connection, ToSql};
 use serde::Deserialize;
 
-use super::{ApplyError, Event, Outcome, expandable};
+use super::{ApplyError, Event, Origin, Outcome, expandable, parse_json};
 use crate::store::{
     flags::{self, Kind},
     mirror::{self, Table},
@@ -62,7 +62,7 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
         .map(str::to_string)
         .or_else(|| pi.status.clone())
         .unwrap_or_else(|| "unknown".to_string());
-    write(conn, event, &pi, &status)?;
+    write(conn, event.origin(), &pi, event.raw(), &status)?;
 
     // The invoice is absent from new API versions; a charge event may have stored it.
     let invoice = match pi.invoice.clone() {
@@ -122,10 +122,23 @@ fn failure_code(pi: &PaymentIntent) -> Option<String> {
     e.code.clone().or_else(|| e.decline_code.clone())
 }
 
+/// Writes a payment intent object (as Stripe returned it to a call) to its payment row
+/// under the ordering rule. Its status is the object's own.
+pub(crate) fn write_payment_intent(
+    conn: &Connection,
+    raw: &str,
+    origin: Origin<'_>,
+) -> Result<bool, ApplyError> {
+    let pi: PaymentIntent = parse_json(raw, "payment_intent")?;
+    let status = pi.status.clone().unwrap_or_else(|| "unknown".to_string());
+    write(conn, origin, &pi, raw, &status)
+}
+
 fn write(
     conn: &Connection,
-    event: &Event<'_>,
+    origin: Origin<'_>,
     pi: &PaymentIntent,
+    raw: &str,
     status: &str,
 ) -> Result<bool, ApplyError> {
     let amount = pi.amount.unwrap_or(0);
@@ -134,12 +147,12 @@ fn write(
     // `created` of a payment is when the money moved, which the charge knows; the
     // intent's own time only stands in until a charge is seen. (The column cannot be
     // left out: SQLite checks NOT NULL before it sees the conflict.)
+    let fallback = origin.version.created;
     let created = match mirror::column(conn, Table::Payments, &pi.id, "created")? {
-        Some(stored) => stored.parse().unwrap_or(event.created),
-        None => pi.created.unwrap_or(event.created),
+        Some(stored) => stored.parse().unwrap_or(fallback),
+        None => pi.created.unwrap_or(fallback),
     };
-    let livemode = pi.livemode.unwrap_or(event.livemode);
-    let raw = event.raw();
+    let livemode = pi.livemode.unwrap_or(origin.livemode);
     let mut columns: Vec<(&str, &dyn ToSql)> = vec![
         ("id", &pi.id),
         ("amount", &amount),
@@ -148,7 +161,7 @@ fn write(
         ("failure_code", &failure_code),
         ("created", &created),
         ("livemode", &livemode),
-        ("account", &event.account),
+        ("account", &origin.account),
         ("raw", &raw),
     ];
     // A payment's customer and invoice never go away, but newer API versions leave the
@@ -163,7 +176,7 @@ fn write(
         conn,
         Table::Payments,
         &columns,
-        event.version(),
+        origin.version,
     )?)
 }
 

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ApplyError, Event, Outcome, expandable, parse_json};
+use super::{ApplyError, Event, Origin, Outcome, expandable, parse_json};
 use crate::store::mirror::{self, Table};
 
 #[derive(Debug, Deserialize)]
@@ -52,16 +52,25 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, App
         | "payment_method.detached" => {}
         _ => return Ok(Outcome::Unhandled),
     }
-    let pm: PaymentMethod = event.parse("payment_method")?;
+    let detached = event.type_ == "payment_method.detached";
+    write_payment_method(conn, event.raw(), event.origin(), detached)?;
+    Ok(Outcome::Applied)
+}
+
+/// Writes a payment method under the ordering rule, without the members billd never
+/// keeps. `detached`: it belongs to no one, whatever the object says.
+pub(crate) fn write_payment_method(
+    conn: &Connection,
+    raw: &str,
+    origin: Origin<'_>,
+    detached: bool,
+) -> Result<bool, ApplyError> {
+    let pm: PaymentMethod = parse_json(raw, "payment_method")?;
     // A detached method belongs to no one, whatever an older rendering said.
-    let customer = if event.type_ == "payment_method.detached" {
-        None
-    } else {
-        pm.customer.clone()
-    };
+    let customer = if detached { None } else { pm.customer.clone() };
     let card = pm.card.as_ref();
-    let raw = redacted(event.raw(), NOT_STORED)?;
-    mirror::upsert(
+    let raw = redacted(raw, NOT_STORED)?;
+    Ok(mirror::upsert(
         conn,
         Table::PaymentMethods,
         &[
@@ -75,9 +84,8 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, App
             ("created", &pm.created),
             ("raw", &raw),
         ],
-        event.version(),
-    )?;
-    Ok(Outcome::Applied)
+        origin.version,
+    )?)
 }
 
 /// `raw` without the members at `paths` (each a path of object keys), for objects that

@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 use serde::Deserialize;
 
-use super::{ApplyError, Event, Outcome, expandable};
+use super::{ApplyError, Event, Origin, Outcome, expandable, parse_json};
 use crate::store::mirror::{self, Table};
 
 #[derive(Debug, Deserialize)]
@@ -34,14 +34,24 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, App
         _ => return Ok(Outcome::Unhandled),
     };
     let r: Refund = event.parse("refund")?;
-    write(conn, event, &r, event.raw(), stated)?;
+    write(conn, event.origin(), &r, event.raw(), stated)?;
     Ok(Outcome::Applied)
 }
 
-/// Writes one refund under the ordering rule of `event`; `raw` is the refund's own JSON.
+/// Writes a refund object (as Stripe returned it to a call) under the ordering rule.
+pub(crate) fn write_refund(
+    conn: &Connection,
+    raw: &str,
+    origin: Origin<'_>,
+) -> Result<bool, ApplyError> {
+    let r: Refund = parse_json(raw, "refund")?;
+    write(conn, origin, &r, raw, None)
+}
+
+/// Writes one refund under the ordering rule of `origin`; `raw` is the refund's own JSON.
 pub(super) fn write(
     conn: &Connection,
-    event: &Event<'_>,
+    origin: Origin<'_>,
     r: &Refund,
     raw: &str,
     stated_status: Option<&str>,
@@ -60,7 +70,7 @@ pub(super) fn write(
         .or_else(|| r.status.clone());
     let amount = r.amount.unwrap_or(0);
     let currency = r.currency.clone().unwrap_or_default();
-    let created = r.created.unwrap_or(event.created);
+    let created = r.created.unwrap_or(origin.version.created);
     Ok(mirror::upsert(
         conn,
         Table::Refunds,
@@ -75,7 +85,7 @@ pub(super) fn write(
             ("created", &created),
             ("raw", &raw),
         ],
-        event.version(),
+        origin.version,
     )?)
 }
 

@@ -3,8 +3,11 @@
 use rusqlite::Connection;
 use serde::{Deserialize, de::IgnoredAny};
 
-use super::{ApplyError, Event, List, Outcome, expandable};
-use crate::store::mirror::{self, ItemRow, Table};
+use super::{ApplyError, Event, List, Origin, Outcome, expandable, parse_json};
+use crate::store::{
+    mirror::{self, ItemRow, Table},
+    reports,
+};
 
 #[derive(Debug, Deserialize)]
 struct Subscription {
@@ -153,26 +156,101 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, App
         _ => return Ok(Outcome::Unhandled),
     }
     let s: Subscription = event.parse("subscription")?;
-    if write(conn, event, &s)? {
-        let items: Vec<ItemRow> = s.items.data.iter().map(Item::row).collect();
-        mirror::replace_items(conn, &s.id, &items)?;
+    let items: Vec<ItemRow> = s.items.data.iter().map(Item::row).collect();
+    let deleted = event.type_ == "customer.subscription.deleted";
+    let ended = store(conn, &s, &items, event.raw(), event.origin(), deleted)?;
+    record_history(conn, event, &s, items, ended)?;
+    Ok(Outcome::Applied)
+}
+
+/// Writes a subscription object (as Stripe returned it to a call) and its items under
+/// the ordering rule; a canceled one is terminal. (The history that reports read is
+/// left to the events, which carry the time of the change.)
+pub(crate) fn write_subscription(
+    conn: &Connection,
+    raw: &str,
+    origin: Origin<'_>,
+) -> Result<(), ApplyError> {
+    let s: Subscription = parse_json(raw, "subscription")?;
+    let items: Vec<ItemRow> = s.items.data.iter().map(Item::row).collect();
+    store(conn, &s, &items, raw, origin, false)?;
+    Ok(())
+}
+
+/// The row, its items and the terminal mark; returns whether the subscription ended.
+fn store(
+    conn: &Connection,
+    s: &Subscription,
+    items: &[ItemRow],
+    raw: &str,
+    origin: Origin<'_>,
+    deleted: bool,
+) -> Result<bool, ApplyError> {
+    if write(conn, origin, s, raw)? {
+        mirror::replace_items(conn, &s.id, items)?;
     }
     // After the write, so the final state is kept; the deleted mark (here: terminal)
     // then stops any late event from bringing a finished subscription back.
     let terminal = matches!(s.status.as_deref(), Some("canceled" | "incomplete_expired"));
-    if event.type_ == "customer.subscription.deleted" || terminal {
-        mirror::mark_deleted(
-            conn,
-            Table::Subscriptions,
-            &s.id,
-            event.raw(),
-            event.version(),
-        )?;
+    let ended = deleted || terminal;
+    if ended {
+        mirror::mark_deleted(conn, Table::Subscriptions, &s.id, raw, origin.version)?;
     }
-    Ok(Outcome::Applied)
+    Ok(ended)
 }
 
-fn write(conn: &Connection, event: &Event<'_>, s: &Subscription) -> Result<bool, ApplyError> {
+/// Adds this event's state to the subscription history that reports read (MRR at a
+/// past time, churn), whether or not the mirror row took it: a late event is still
+/// true of its own time.
+fn record_history(
+    conn: &Connection,
+    event: &Event<'_>,
+    s: &Subscription,
+    mut items: Vec<ItemRow>,
+    ended: bool,
+) -> Result<(), ApplyError> {
+    // Old API versions without items: the top-level plan and quantity are the item.
+    if items.is_empty()
+        && let Some(plan) = &s.plan
+    {
+        let p = plan.object();
+        let recurring = p.and_then(|p| p.recurring.as_ref());
+        items.push(ItemRow {
+            id: s.id.clone(),
+            price: plan.id().map(str::to_string),
+            quantity: s.quantity,
+            unit_amount: p.and_then(|p| p.unit_amount.or(p.amount)),
+            currency: p.and_then(|p| p.currency.clone()),
+            interval: recurring
+                .and_then(|r| r.interval.clone())
+                .or_else(|| p.and_then(|p| p.interval.clone())),
+            interval_count: recurring
+                .and_then(|r| r.interval_count)
+                .or_else(|| p.and_then(|p| p.interval_count)),
+        });
+    }
+    let currency = s
+        .currency
+        .clone()
+        .or_else(|| items.iter().find_map(|i| i.currency.clone()));
+    let version = reports::SubscriptionVersion {
+        subscription: &s.id,
+        customer: s.customer.as_deref(),
+        status: s.status.as_deref(),
+        currency: currency.as_deref(),
+        terminal: ended,
+        items: &items,
+    };
+    reports::record_subscription_version(conn, &version, event.version())?;
+    Ok(())
+}
+
+fn write(
+    conn: &Connection,
+    origin: Origin<'_>,
+    s: &Subscription,
+    raw: &str,
+) -> Result<bool, ApplyError> {
     let first = s.items.data.first();
     let first_row = first.map(Item::row);
     let price = first_row
@@ -214,10 +292,10 @@ fn write(conn: &Connection, event: &Event<'_>, s: &Subscription) -> Result<bool,
             ("trial_end", &s.trial_end),
             ("start_date", &s.start_date),
             ("created", &s.created),
-            ("account", &event.account),
-            ("raw", &event.raw()),
+            ("account", &origin.account),
+            ("raw", &raw),
         ],
-        event.version(),
+        origin.version,
     )?)
 }
 

@@ -3,6 +3,8 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod idempotency;
+pub mod metrics;
 pub mod request_id;
 pub mod webhook;
 
@@ -13,7 +15,7 @@ use axum::{
     extract::{DefaultBodyLimit, State},
     middleware,
     response::IntoResponse,
-    routing::{get, post},
+    routing::{delete, get, post},
 };
 use serde_json::json;
 use tokio::sync::Notify;
@@ -33,25 +35,82 @@ pub struct AppState {
     pub stored: Arc<Notify>,
     /// Unix seconds now; injected so tests can fix the verifier's clock.
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// `GET /metrics` without a token (`[server] metrics_public`).
+    pub metrics_public: bool,
+    /// The Stripe API, for the writes.
+    pub stripe: crate::stripe::Client,
+    /// Answers kept for `Idempotency-Key` replays.
+    pub replays: Arc<idempotency::Replays>,
 }
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/stripe/customers/{id}", get(api::customers::get))
-        .route("/stripe/subscriptions/{id}", get(api::subscriptions::get))
+        .route("/stripe/customers", post(api::customers::create))
+        .route(
+            "/stripe/customers/{id}",
+            get(api::customers::get)
+                .patch(api::customers::update)
+                .delete(api::customers::delete),
+        )
+        .route(
+            "/stripe/customers/{id}/payment-methods",
+            post(api::payment_methods::attach),
+        )
+        .route(
+            "/stripe/customers/{id}/payment-methods/{pm}",
+            delete(api::payment_methods::detach),
+        )
+        .route(
+            "/stripe/customers/{id}/payment-methods/{pm}/default",
+            post(api::payment_methods::set_default),
+        )
+        .route("/stripe/subscriptions", post(api::subscriptions::create))
+        .route(
+            "/stripe/subscriptions/{id}",
+            get(api::subscriptions::get)
+                .patch(api::subscriptions::update)
+                .delete(api::subscriptions::cancel),
+        )
+        .route("/stripe/refunds", post(api::refunds::create))
         .route("/stripe/invoices", get(api::invoices::list))
-        .route("/stripe/payments", get(api::payments::list))
+        .route(
+            "/stripe/payments",
+            get(api::payments::list).post(api::payments::create),
+        )
         .route("/stripe/events", get(api::events::list))
         .route("/stripe/events/{id}", get(api::events::get))
         .route("/stripe/events/{id}/replay", post(api::events::replay))
         .route("/stripe/flags", get(api::flags::list))
         .route("/stripe/flags/{id}/resolve", post(api::flags::resolve))
+        .route("/stripe/reports/revenue", get(api::reports::revenue))
+        .route("/stripe/reports/mrr", get(api::reports::mrr))
+        .route(
+            "/stripe/reports/subscriptions",
+            get(api::reports::subscriptions),
+        )
+        .route(
+            "/stripe/reports/failed-payments",
+            get(api::reports::failed_payments),
+        )
+        // Innermost first: replays are only for authenticated requests.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::layer));
+    // Prometheus needs `read` unless the config opens it.
+    let metrics = Router::new().route("/metrics", get(metrics::render));
+    let metrics = if state.metrics_public {
+        metrics
+    } else {
+        metrics.route_layer(middleware::from_fn_with_state(state.clone(), auth::layer))
+    };
     Router::new()
         .route("/stripe/webhook", post(webhook::receive))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(api)
+        .merge(metrics)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(request_id::layer))

@@ -5,7 +5,7 @@ use axum::{Json, body::Bytes, extract::State, http::HeaderMap};
 use serde::Serialize;
 use tracing::Instrument;
 
-use super::{AppState, error::ApiError};
+use super::{AppState, error::ApiError, metrics};
 use crate::{
     events::{EnvelopeHeader, parse_json},
     ingest::IngestError,
@@ -27,27 +27,32 @@ pub async fn receive(
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok())
     else {
-        tracing::warn!(
-            outcome = "rejected",
-            reason = "missing signature",
-            "webhook rejected"
-        );
-        return Err(ApiError::invalid("missing Stripe-Signature header"));
+        return Err(rejected(
+            "missing signature",
+            ApiError::invalid("missing Stripe-Signature header"),
+        ));
     };
     if let Err(e) = state.verifier.verify(&body, header, (state.clock)()) {
-        tracing::warn!(outcome = "rejected", reason = %e, "webhook rejected");
-        return Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "invalid_signature",
-            format!("signature verification failed: {e}"),
+        return Err(rejected(
+            &e.to_string(),
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_signature",
+                format!("signature verification failed: {e}"),
+            ),
         ));
     }
     let Ok(text) = std::str::from_utf8(&body) else {
-        return Err(ApiError::invalid("the body is not UTF-8 JSON"));
+        return Err(rejected(
+            "not UTF-8",
+            ApiError::invalid("the body is not UTF-8 JSON"),
+        ));
     };
     let envelope: EnvelopeHeader = parse_json(text, "event").map_err(|e| {
-        tracing::warn!(outcome = "rejected", reason = %e, "webhook rejected");
-        ApiError::invalid(format!("malformed event: {e}"))
+        rejected(
+            &e.to_string(),
+            ApiError::invalid(format!("malformed event: {e}")),
+        )
     })?;
     let span = tracing::info_span!(
         "webhook",
@@ -70,20 +75,27 @@ pub async fn receive(
     match stored {
         Ok(inserted) => {
             let duplicate = inserted == Inserted::Duplicate;
-            tracing::info!(
-                outcome = if duplicate { "duplicate" } else { "stored" },
-                "webhook received"
-            );
+            let outcome = if duplicate { "duplicate" } else { "stored" };
+            metrics::webhook(outcome);
+            tracing::info!(outcome, "webhook received");
             Ok(Json(Received {
                 received: true,
                 duplicate,
             }))
         }
         Err(e @ IngestError::Storage(_)) | Err(e @ IngestError::Closed) => {
+            metrics::webhook("not_stored");
             tracing::error!(outcome = "not_stored", error = %e, "webhook could not be stored");
             Err(ApiError::unavailable(
                 "the event could not be stored; Stripe will retry",
             ))
         }
     }
+}
+
+/// Counts and logs a rejected delivery. `reason` never holds body content.
+fn rejected(reason: &str, error: ApiError) -> ApiError {
+    metrics::webhook("rejected");
+    tracing::warn!(outcome = "rejected", reason, "webhook rejected");
+    error
 }

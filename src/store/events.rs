@@ -194,6 +194,16 @@ pub fn counts(conn: &Connection) -> Result<Vec<(Status, i64)>> {
         .collect())
 }
 
+/// Receipt time of the oldest event still waiting to be applied.
+pub fn oldest_waiting_ms(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn.query_row(
+        "SELECT min(received_at_ms) FROM events INDEXED BY events_due
+         WHERE status IN ('pending', 'failed')",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
 /// An event claimed for applying.
 #[derive(Debug, Clone)]
 pub struct Claimed {

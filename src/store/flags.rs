@@ -160,6 +160,16 @@ pub fn list(
     Ok((rows, more))
 }
 
+/// Open flags per kind.
+pub fn open_counts(conn: &Connection) -> Result<Vec<(String, i64)>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT kind, count(*) FROM flags WHERE status = 'open' GROUP BY kind")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
 pub fn open_for_customer(conn: &Connection, customer: &str) -> Result<Vec<Flag>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM flags WHERE customer = ?1 AND status = 'open' ORDER BY id"

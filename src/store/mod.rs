@@ -10,6 +10,7 @@ pub mod audit;
 pub mod events;
 pub mod flags;
 pub mod mirror;
+pub mod reports;
 pub mod tokens;
 
 use std::{path::Path, sync::LazyLock, time::Duration};
@@ -64,12 +65,20 @@ impl From<rusqlite_migration::Error> for StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The numbered files of `migrations/`, applied in order.
-static MIGRATIONS: LazyLock<Migrations<'static>> =
-    LazyLock::new(|| Migrations::new(vec![M::up(include_str!("../../migrations/0001_init.sql"))]));
+static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/0001_init.sql")),
+        // The hook derives the timelines of the subscription history it backfills.
+        M::up_with_hook(
+            include_str!("../../migrations/0002_reports.sql"),
+            reports::migration_hook,
+        ),
+    ])
+});
 
 /// Number of the newest migration this binary knows.
 pub fn latest_migration() -> usize {
-    1
+    2
 }
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;

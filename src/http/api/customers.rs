@@ -1,14 +1,27 @@
-//! `GET /stripe/customers/{id}`: the mirrored customer with its subscriptions, payment
+//! Customers: `POST /stripe/customers`, `PATCH` and `DELETE /stripe/customers/{id}`
+//! through Stripe (then written through to the mirror), and `GET
+//! /stripe/customers/{id}`: the mirrored customer with its subscriptions, payment
 //! methods and open flags.
+
+use std::collections::HashMap;
 
 use axum::{
     Json,
     extract::{Path, State},
+    http::StatusCode,
 };
+use serde::Deserialize;
 
+use super::{Body, write_through};
 use crate::{
-    http::{AppState, error::ApiResult},
+    events,
+    http::{
+        AppState,
+        error::{ApiError, ApiResult},
+        idempotency::Key,
+    },
     store::mirror::{self, Customer},
+    stripe::{self, Object, customers::CustomerFields},
 };
 
 pub async fn get(
@@ -21,4 +34,109 @@ pub async fn get(
             .run(move |c| mirror::get_customer(c, &id))
             .await?,
     ))
+}
+
+/// `POST /stripe/customers` and `PATCH /stripe/customers/{id}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerBody {
+    email: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    phone: Option<String>,
+    metadata: Option<HashMap<String, String>>,
+    /// On create only: a payment method to attach and make the default.
+    payment_method: Option<String>,
+}
+
+impl CustomerBody {
+    fn fields(self) -> CustomerFields {
+        CustomerFields {
+            email: self.email,
+            name: self.name,
+            description: self.description,
+            phone: self.phone,
+            metadata: self.metadata,
+        }
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Key(key): Key,
+    Body(body): Body<CustomerBody>,
+) -> ApiResult<(StatusCode, Json<Customer>)> {
+    let payment_method = body.payment_method.clone();
+    let created = stripe::customers::create(
+        &state.stripe,
+        &body.fields(),
+        payment_method.as_deref(),
+        key.as_ref(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(answer(&state, created).await)))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Key(key): Key,
+    Body(body): Body<CustomerBody>,
+) -> ApiResult<Json<Customer>> {
+    if body.payment_method.is_some() {
+        return Err(ApiError::invalid(
+            "payment_method: attach with POST /stripe/customers/{id}/payment-methods and make it \
+             the default with POST …/payment-methods/{pm}/default",
+        )
+        .with("param", "payment_method"));
+    }
+    let fields = body.fields();
+    if fields.email.is_none()
+        && fields.name.is_none()
+        && fields.description.is_none()
+        && fields.phone.is_none()
+        && fields.metadata.is_none()
+    {
+        return Err(ApiError::invalid(
+            "nothing to change: send one of email, name, description, phone, metadata",
+        ));
+    }
+    let updated = stripe::customers::update(&state.stripe, &id, &fields, key.as_ref()).await?;
+    Ok(Json(answer(&state, updated).await))
+}
+
+/// Deletes the customer in Stripe (Stripe cancels its subscriptions); the mirror keeps
+/// it, marked deleted.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Customer>> {
+    let deleted = stripe::customers::delete(&state.stripe, &id).await?;
+    Ok(Json(answer(&state, deleted).await))
+}
+
+/// Writes the customer Stripe returned through to the mirror and answers the mirror's
+/// view of it (or, if that fails, Stripe's).
+pub(super) async fn answer(state: &AppState, c: Object<stripe::customers::Customer>) -> Customer {
+    let id = c.value.id.clone();
+    let raw = c.raw;
+    let read = write_through(
+        state,
+        move |conn, origin| events::write_customer(conn, &raw, origin),
+        move |conn| mirror::get_customer(conn, &id),
+    )
+    .await;
+    read.unwrap_or_else(|| {
+        let v = c.value;
+        Customer {
+            default_payment_method: v.default_payment_method().map(str::to_string),
+            id: v.id,
+            email: v.email,
+            name: v.name,
+            deleted: v.deleted,
+            subscriptions: Vec::new(),
+            payment_methods: Vec::new(),
+            flags: Vec::new(),
+        }
+    })
 }

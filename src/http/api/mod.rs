@@ -5,11 +5,24 @@ pub mod events;
 pub mod flags;
 pub mod invoices;
 pub mod payments;
+pub mod reports;
 pub mod subscriptions;
+// Writes through Stripe (POST/PATCH/DELETE of DESIGN §3).
+pub mod payment_methods;
+pub mod refunds;
 
-use serde::Serialize;
+use axum::{
+    Json,
+    extract::{FromRequest, Request, rejection::JsonRejection},
+};
+use rusqlite::Connection;
+use serde::{Serialize, de::DeserializeOwned};
 
-use super::error::ApiError;
+use super::{AppState, error::ApiError};
+use crate::{
+    events::{ApplyError, Origin},
+    store::{self, StoreError},
+};
 
 /// `{"data": [...], "has_more": bool}`.
 #[derive(Debug, Serialize)]
@@ -36,5 +49,58 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
         Some(n) => Err(ApiError::invalid(format!(
             "limit must be between 1 and {MAX_LIMIT}, got {n}"
         ))),
+    }
+}
+
+/// A JSON request body; a body that is not JSON or has the wrong shape is a 400 in
+/// billd's error shape (axum's own rejection is plain text).
+#[derive(Debug, Clone)]
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Body<T>, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(body)) => Ok(Body(body)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::invalid(
+                "send a JSON body with `Content-Type: application/json`",
+            )),
+            Err(e) => Err(ApiError::invalid(e.body_text())),
+        }
+    }
+}
+
+/// Write-through: after a successful Stripe call, `write` puts the objects Stripe
+/// returned into the mirror (one transaction, under the ordering rule, versioned as an
+/// API response: see [`Origin::api_response`]), then `read` reads the answer from it,
+/// so the answer and a GET right after agree. A failure here is logged, not answered:
+/// the change happened in Stripe (its webhook will bring it to the mirror), so the
+/// handler answers from Stripe's object instead (`None`).
+pub(crate) async fn write_through<T, W, R>(state: &AppState, write: W, read: R) -> Option<T>
+where
+    T: Send + 'static,
+    W: FnOnce(&Connection, Origin<'static>) -> Result<(), ApplyError> + Send + 'static,
+    R: FnOnce(&Connection) -> store::Result<T> + Send + 'static,
+{
+    let origin = Origin::api_response(crate::time::now_secs(), state.stripe.livemode());
+    let result = state
+        .store
+        .run(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            write(&tx, origin).map_err(|e| match e {
+                ApplyError::Store(e) => e,
+                other => StoreError::Conflict(other.to_string()),
+            })?;
+            tx.commit()?;
+            read(c)
+        })
+        .await;
+    match result {
+        Ok(answer) => Some(answer),
+        Err(e) => {
+            tracing::warn!(error = %e, "write-through to the mirror failed; the webhook will bring the change");
+            None
+        }
     }
 }

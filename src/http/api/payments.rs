@@ -1,15 +1,24 @@
-//! `GET /stripe/payments?customer=&status=` from the mirror, newest first.
+//! `GET /stripe/payments?customer=&status=` from the mirror, newest first, and
+//! `POST /stripe/payments`: a one-time payment, a PaymentIntent created and confirmed
+//! in Stripe, written through to the mirror.
 
 use axum::{
     Json,
     extract::{Query, State},
+    http::StatusCode,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::{List, page_limit};
+use super::{Body, List, page_limit, write_through};
 use crate::{
-    http::{AppState, error::ApiResult},
+    events,
+    http::{
+        AppState,
+        error::{ApiError, ApiResult},
+        idempotency::Key,
+    },
     store::mirror::{self, Paging, Payment},
+    stripe::{self, payments::NewPayment},
 };
 
 #[derive(Debug, Deserialize)]
@@ -33,4 +42,110 @@ pub async fn list(
         .run(move |c| mirror::list_payments(c, q.customer.as_deref(), q.status.as_deref(), &paging))
         .await?;
     Ok(Json(page.into()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    customer: Option<String>,
+    /// In the currency's minor unit (cents; yen for JPY).
+    amount: i64,
+    /// Lowercase ISO code.
+    currency: String,
+    payment_method: String,
+    description: Option<String>,
+    /// Where a payment method that redirects (3-D Secure, bank redirects) sends the
+    /// customer back to.
+    return_url: Option<String>,
+    /// Charge a saved payment method without the customer present.
+    #[serde(default)]
+    off_session: bool,
+}
+
+/// A payment as `GET /stripe/payments` lists it, plus what the customer's browser
+/// needs when Stripe asks for more (`requires_action`): the client secret.
+#[derive(Debug, Serialize)]
+pub struct PaymentAnswer {
+    #[serde(flatten)]
+    payment: Payment,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_action: Option<String>,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Key(key): Key,
+    Body(body): Body<CreateBody>,
+) -> ApiResult<(StatusCode, Json<PaymentAnswer>)> {
+    if body.amount <= 0 {
+        return Err(
+            ApiError::invalid("amount must be a positive number of minor units")
+                .with("param", "amount"),
+        );
+    }
+    let currency = body.currency.to_ascii_lowercase();
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_lowercase()) {
+        return Err(
+            ApiError::invalid("currency must be a three-letter ISO code such as \"eur\"")
+                .with("param", "currency"),
+        );
+    }
+    if body.payment_method.trim().is_empty() {
+        return Err(ApiError::invalid("payment_method is required").with("param", "payment_method"));
+    }
+    let new = NewPayment {
+        customer: body.customer,
+        amount: body.amount,
+        currency,
+        payment_method: body.payment_method,
+        description: body.description,
+        return_url: body.return_url,
+        off_session: body.off_session,
+    };
+    let pi = stripe::payments::create(&state.stripe, &new, key.as_ref()).await?;
+    let v = &pi.value;
+    let status = v.status.clone().unwrap_or_else(|| "unknown".into());
+    let requires_action = status == "requires_action";
+    let client_secret = v.client_secret.clone().filter(|_| requires_action);
+    let next_action = v.next_action.as_ref().and_then(|a| a.type_.clone());
+    let fallback = Payment {
+        id: v.id.clone(),
+        charge: None,
+        customer: v.customer.clone(),
+        invoice: None,
+        amount: v.amount.unwrap_or(body.amount),
+        amount_refunded: 0,
+        currency: v.currency.clone().unwrap_or_else(|| new.currency.clone()),
+        status,
+        failure_code: None,
+        created: v.created.unwrap_or_else(crate::time::now_secs),
+    };
+    let id = v.id.clone();
+    let charge = v.latest_charge_object().map(str::to_string);
+    let raw = pi.raw;
+    let payment = write_through(
+        &state,
+        move |conn, origin| {
+            // The intent last: its status sums the payment up (a charge says
+            // `succeeded` before it is captured).
+            if let Some(charge) = &charge {
+                events::write_charge(conn, charge, origin)?;
+            }
+            events::write_payment_intent(conn, &raw, origin)?;
+            Ok(())
+        },
+        move |conn| mirror::get_payment(conn, &id),
+    )
+    .await
+    .unwrap_or(fallback);
+    Ok((
+        StatusCode::CREATED,
+        Json(PaymentAnswer {
+            payment,
+            client_secret,
+            next_action,
+        }),
+    ))
 }

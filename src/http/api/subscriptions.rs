@@ -1,13 +1,29 @@
-//! `GET /stripe/subscriptions/{id}` from the mirror.
+//! Subscriptions: `POST /stripe/subscriptions` (price, quantity, trial),
+//! `PATCH /stripe/subscriptions/{id}` (price or quantity with a proration choice,
+//! cancel at period end, resume), `DELETE /stripe/subscriptions/{id}` (now, or
+//! `?at_period_end=true`) through Stripe, written through to the mirror; and `GET
+//! /stripe/subscriptions/{id}` from the mirror.
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::{Path, Query, State},
+    http::StatusCode,
 };
+use serde::Deserialize;
 
+use super::{Body, write_through};
 use crate::{
-    http::{AppState, error::ApiResult},
+    events,
+    http::{
+        AppState,
+        error::{ApiError, ApiResult},
+        idempotency::Key,
+    },
     store::mirror::{self, Subscription},
+    stripe::{
+        self, IdempotencyKey, Object,
+        subscriptions::{Changes, NewSubscription, Proration},
+    },
 };
 
 pub async fn get(
@@ -20,4 +36,193 @@ pub async fn get(
             .run(move |c| mirror::get_subscription(c, &id))
             .await?,
     ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    customer: String,
+    /// A recurring price (or legacy plan) id.
+    price: String,
+    quantity: Option<u64>,
+    trial_days: Option<u32>,
+    proration_behavior: Option<String>,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Key(key): Key,
+    Body(body): Body<CreateBody>,
+) -> ApiResult<(StatusCode, Json<Subscription>)> {
+    if body.customer.trim().is_empty() || body.price.trim().is_empty() {
+        return Err(ApiError::invalid("customer and price are required"));
+    }
+    if body.quantity == Some(0) {
+        return Err(ApiError::invalid("quantity must be at least 1").with("param", "quantity"));
+    }
+    let proration = proration(body.proration_behavior.as_deref())?;
+    let new = NewSubscription {
+        customer: body.customer,
+        price: body.price,
+        quantity: body.quantity,
+        trial_days: body.trial_days,
+    };
+    let created =
+        stripe::subscriptions::create(&state.stripe, &new, proration, key.as_ref()).await?;
+    Ok((StatusCode::CREATED, Json(answer(&state, created).await)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    price: Option<String>,
+    quantity: Option<u64>,
+    /// `create_prorations` (Stripe's default), `none` or `always_invoice`.
+    proration_behavior: Option<String>,
+    cancel_at_period_end: Option<bool>,
+    /// Undo a cancellation at period end, or resume a paused subscription.
+    resume: Option<bool>,
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Key(key): Key,
+    Body(body): Body<UpdateBody>,
+) -> ApiResult<Json<Subscription>> {
+    if body.quantity == Some(0) {
+        return Err(ApiError::invalid("quantity must be at least 1").with("param", "quantity"));
+    }
+    let mut changes = Changes {
+        price: body.price,
+        quantity: body.quantity,
+        proration: proration(body.proration_behavior.as_deref())?,
+        cancel_at_period_end: body.cancel_at_period_end,
+    };
+    if body.resume == Some(true) {
+        if changes.cancel_at_period_end == Some(true) {
+            return Err(ApiError::invalid(
+                "resume and cancel_at_period_end: true contradict each other",
+            ));
+        }
+        let paused = resume_if_paused(&state, &id, key.as_ref()).await?;
+        if let Some(resumed) = paused {
+            if changes.price.is_none() && changes.quantity.is_none() {
+                return Ok(Json(answer(&state, resumed).await));
+            }
+            write(&state, resumed).await;
+        } else {
+            changes.cancel_at_period_end = Some(false);
+        }
+    }
+    if changes.price.is_none()
+        && changes.quantity.is_none()
+        && changes.cancel_at_period_end.is_none()
+    {
+        return Err(ApiError::invalid(
+            "nothing to change: send price, quantity, cancel_at_period_end or resume",
+        ));
+    }
+    let key = key.map(|k| {
+        if body.resume == Some(true) {
+            k.derived("update")
+        } else {
+            k
+        }
+    });
+    let updated = stripe::subscriptions::update(&state.stripe, &id, &changes, key.as_ref()).await?;
+    Ok(Json(answer(&state, updated).await))
+}
+
+/// Resumes `id` if Stripe says it is paused; `None` if it is not.
+async fn resume_if_paused(
+    state: &AppState,
+    id: &str,
+    key: Option<&IdempotencyKey>,
+) -> Result<Option<Object<stripe::subscriptions::Subscription>>, ApiError> {
+    let current = stripe::subscriptions::retrieve(&state.stripe, id).await?;
+    if current.value.status.as_deref() != Some("paused") {
+        return Ok(None);
+    }
+    Ok(Some(
+        stripe::subscriptions::resume(&state.stripe, id, key).await?,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CancelQuery {
+    /// Cancel when the paid period ends instead of now.
+    #[serde(default)]
+    at_period_end: bool,
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<CancelQuery>,
+    Key(key): Key,
+) -> ApiResult<Json<Subscription>> {
+    let canceled = if q.at_period_end {
+        let changes = Changes {
+            cancel_at_period_end: Some(true),
+            ..Changes::default()
+        };
+        stripe::subscriptions::update(&state.stripe, &id, &changes, key.as_ref()).await?
+    } else {
+        stripe::subscriptions::cancel(&state.stripe, &id).await?
+    };
+    Ok(Json(answer(&state, canceled).await))
+}
+
+fn proration(value: Option<&str>) -> Result<Option<Proration>, ApiError> {
+    value
+        .map(|v| {
+            Proration::parse(v).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "proration_behavior must be create_prorations, none or always_invoice, got {v:?}"
+                ))
+                .with("param", "proration_behavior")
+            })
+        })
+        .transpose()
+}
+
+async fn write(state: &AppState, s: Object<stripe::subscriptions::Subscription>) {
+    let raw = s.raw;
+    write_through(
+        state,
+        move |conn, origin| events::write_subscription(conn, &raw, origin),
+        |_| Ok(()),
+    )
+    .await;
+}
+
+/// Writes the subscription Stripe returned through to the mirror and answers the
+/// mirror's view of it (or, if that fails, Stripe's).
+async fn answer(state: &AppState, s: Object<stripe::subscriptions::Subscription>) -> Subscription {
+    let id = s.value.id.clone();
+    let raw = s.raw;
+    let read = write_through(
+        state,
+        move |conn, origin| events::write_subscription(conn, &raw, origin),
+        move |conn| mirror::get_subscription(conn, &id),
+    )
+    .await;
+    read.unwrap_or_else(|| {
+        let v = s.value;
+        Subscription {
+            id: v.id,
+            customer: v.customer,
+            status: v.status,
+            price: None,
+            quantity: None,
+            current_period_end: None,
+            cancel_at_period_end: v.cancel_at_period_end.unwrap_or(false),
+            canceled_at: None,
+            trial_end: None,
+            ended_at: None,
+            currency: None,
+            items: Vec::new(),
+        }
+    })
 }

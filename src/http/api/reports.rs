@@ -1,0 +1,118 @@
+//! `GET /stripe/reports/{revenue,mrr,subscriptions,failed-payments}`: the financial
+//! reports of DESIGN §3, computed from the mirror when asked (docs/reports.md).
+//!
+//! Each answers a list, `{"data": [rows], "has_more": false}`: a report is never paged,
+//! its size is bounded by its periods and currencies. MRR answers one row per currency.
+
+use axum::{
+    Json,
+    extract::{Query, State},
+};
+use serde::Deserialize;
+
+use super::List;
+use crate::{
+    http::{
+        AppState,
+        error::{ApiError, ApiResult},
+    },
+    report::{
+        self, FailedPaymentsRow, MrrRow, RangeQuery, ReportError, RevenueRow, SubscriptionsRow,
+    },
+    store::{Result as StoreResult, reports},
+    time::now_secs,
+};
+
+/// `?from=&to=&interval=day|month&currency=` of the per-period reports.
+#[derive(Debug, Deserialize)]
+pub struct RangeParams {
+    from: Option<String>,
+    to: Option<String>,
+    interval: Option<String>,
+    currency: Option<String>,
+}
+
+impl RangeParams {
+    fn parse(&self) -> ApiResult<RangeQuery> {
+        RangeQuery::parse(
+            self.from.as_deref(),
+            self.to.as_deref(),
+            self.interval.as_deref(),
+            self.currency.as_deref(),
+        )
+        .map_err(api_error)
+    }
+}
+
+/// `?at=&currency=` of the MRR report.
+#[derive(Debug, Deserialize)]
+pub struct MrrParams {
+    at: Option<String>,
+    currency: Option<String>,
+}
+
+fn api_error(e: ReportError) -> ApiError {
+    match e {
+        ReportError::Invalid(message) => ApiError::invalid(message),
+        ReportError::Store(e) => e.into(),
+    }
+}
+
+/// Runs a report off the async runtime and wraps its rows as a list.
+async fn answer<T, F>(state: &AppState, f: F) -> ApiResult<Json<List<T>>>
+where
+    T: Send + 'static,
+    F: FnOnce(&rusqlite::Connection) -> Result<Vec<T>, ReportError> + Send + 'static,
+{
+    let rows: StoreResult<Result<Vec<T>, ReportError>> =
+        state.store.run(move |conn| Ok(f(conn))).await;
+    let data = rows?.map_err(api_error)?;
+    Ok(Json(List {
+        data,
+        has_more: false,
+    }))
+}
+
+pub async fn revenue(
+    State(state): State<AppState>,
+    Query(p): Query<RangeParams>,
+) -> ApiResult<Json<List<RevenueRow>>> {
+    let q = p.parse()?;
+    let now = now_secs();
+    answer(&state, move |c| reports::revenue(c, &q, now)).await
+}
+
+pub async fn mrr(
+    State(state): State<AppState>,
+    Query(p): Query<MrrParams>,
+) -> ApiResult<Json<List<MrrRow>>> {
+    let at = match p.at.as_deref() {
+        Some(s) => report::parse_time("at", s).map_err(api_error)?,
+        None => now_secs(),
+    };
+    let currency = p
+        .currency
+        .as_deref()
+        .map(report::parse_currency)
+        .transpose()
+        .map_err(api_error)?;
+    answer(&state, move |c| reports::mrr(c, at, currency.as_deref())).await
+}
+
+pub async fn subscriptions(
+    State(state): State<AppState>,
+    Query(p): Query<RangeParams>,
+) -> ApiResult<Json<List<SubscriptionsRow>>> {
+    let q = p.parse()?;
+    let now = now_secs();
+    answer(&state, move |c| reports::subscriptions(c, &q, now)).await
+}
+
+pub async fn failed_payments(
+    State(state): State<AppState>,
+    Query(p): Query<RangeParams>,
+) -> ApiResult<Json<List<FailedPaymentsRow>>> {
+    let q = p.parse()?;
+    let now = now_secs();
+    answer(&state, move |c| reports::failed_payments(c, &q, now)).await
+}

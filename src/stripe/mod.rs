@@ -1,0 +1,491 @@
+//! The only module that talks to Stripe.
+//!
+//! Requests are built with async-stripe's request types (parameters, paths and form
+//! encoding of the API version it pins, sent as `Stripe-Version`) and sent by billd's
+//! own [`Client`] on hyper + rustls, which async-stripe uses too. billd sends them
+//! itself because it needs what async-stripe's bundled client keeps to itself: the
+//! `Request-Id`, `Retry-After` and `Stripe-Should-Retry` headers, retries that keep a
+//! caller's idempotency key, and lenient parsing (test doubles and old accounts answer
+//! thinner objects than async-stripe's strict types accept).
+//!
+//! Every call:
+//! - has a per-attempt timeout and is retried with exponential backoff and jitter after
+//!   a network error, a timeout, a 409, 429 or 5xx (a 429's `Retry-After` is honoured),
+//!   unless Stripe answers `Stripe-Should-Retry: false`;
+//! - sends an `Idempotency-Key` with every POST, the caller's when it gave one (so a
+//!   retried API call never charges or refunds twice, whichever billd process serves
+//!   the retry) or a fresh one, the same on every retry of the call;
+//! - logs its operation, method, path, HTTP status, Stripe's request id, attempt and
+//!   duration; never a body, a query string or a message (they may carry personal data).
+//!
+//! Answers are parsed into lean types of each resource module (serde, every field
+//! optional unless Stripe always sends it), and the raw JSON is kept for the mirror.
+
+pub mod customers;
+mod error;
+pub mod payment_methods;
+pub mod payments;
+pub mod refunds;
+pub mod subscriptions;
+
+use std::{sync::Arc, time::Duration};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{
+    Method, Request, StatusCode,
+    header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT},
+};
+use hyper_rustls::HttpsConnector;
+use hyper_util::{
+    client::legacy::{Client as HyperClient, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use stripe_client_core::{
+    ConfigOverride, CustomizedStripeRequest, RequestBuilder, RequestStrategy, StripeClient,
+    StripeMethod, StripeRequest,
+};
+
+pub use error::{ErrorBody, StripeError};
+
+use crate::config::StripeConfig;
+
+/// The longest wait between two attempts, whatever the backoff or `Retry-After` say.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+static STRIPE_VERSION: HeaderName = HeaderName::from_static("stripe-version");
+static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+static SHOULD_RETRY: HeaderName = HeaderName::from_static("stripe-should-retry");
+static REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+
+/// How calls are timed and retried.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Per attempt.
+    pub timeout: Duration,
+    pub max_retries: u32,
+    /// First backoff; doubled per retry, with jitter, at most [`MAX_BACKOFF`].
+    pub backoff: Duration,
+    /// Payments without a `return_url` ask for payment methods that need no redirect
+    /// (`automatic_payment_methods[allow_redirects]=never`).
+    pub payments_without_redirects: bool,
+}
+
+impl Settings {
+    pub fn from_config(config: &StripeConfig) -> Settings {
+        Settings {
+            timeout: Duration::from_secs(config.timeout_secs),
+            max_retries: config.max_retries,
+            backoff: Duration::from_millis(config.retry_backoff_ms),
+            payments_without_redirects: config.payments_without_redirects,
+        }
+    }
+
+    /// The wait before retry number `retry` (1-based): the doubled backoff, then a
+    /// random point in its upper half, so clients retrying together spread out.
+    fn backoff(&self, retry: u32) -> Duration {
+        let full = self
+            .backoff
+            .saturating_mul(1 << retry.saturating_sub(1).min(16))
+            .min(MAX_BACKOFF);
+        let half = full / 2;
+        half + half.mul_f64(fastrand::f64())
+    }
+}
+
+/// An idempotency key: 1 to 255 visible ASCII characters (Stripe's rule).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(key: &str) -> Result<IdempotencyKey, String> {
+        if key.is_empty() || key.len() > 255 {
+            return Err("an Idempotency-Key has 1 to 255 characters".into());
+        }
+        if !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("an Idempotency-Key has only visible ASCII characters".into());
+        }
+        Ok(IdempotencyKey(key.to_string()))
+    }
+
+    /// A fresh key for a call the caller gave none.
+    pub fn generate() -> IdempotencyKey {
+        IdempotencyKey(format!("billd-{}", uuid::Uuid::new_v4()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// This key with a suffix, for the second Stripe call that one API call makes
+    /// (each Stripe call needs its own key; a retry of the API call makes the same).
+    pub fn derived(&self, suffix: &str) -> IdempotencyKey {
+        let mut key = self.0.clone();
+        // Keys of at most 255 characters: cut the caller's part, never the suffix.
+        key.truncate(255 - suffix.len() - 1);
+        key.push(':');
+        key.push_str(suffix);
+        IdempotencyKey(key)
+    }
+}
+
+// Keys come from callers and are opaque: never printed.
+impl std::fmt::Debug for IdempotencyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdempotencyKey(..)")
+    }
+}
+
+/// An object Stripe returned: billd's lean view of it and its raw JSON (for the mirror).
+#[derive(Debug, Clone)]
+pub struct Object<T> {
+    pub value: T,
+    pub raw: String,
+}
+
+/// One HTTP answer from Stripe.
+#[derive(Debug, Clone)]
+struct Answer {
+    status: StatusCode,
+    body: Bytes,
+    request_id: Option<String>,
+    retry_after: Option<u64>,
+    should_retry: Option<bool>,
+}
+
+/// The Stripe API client. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// Without a trailing slash.
+    api_base: String,
+    /// `Bearer <key>`, marked sensitive.
+    authorization: HeaderValue,
+    settings: Settings,
+    /// A live key (`sk_live_…`, `rk_live_…`): objects it returns are live.
+    livemode: bool,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("api_base", &self.inner.api_base)
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client for `api_base` (e.g. `https://api.stripe.com`) with the secret key.
+    pub fn new(
+        api_base: &str,
+        secret_key: &SecretString,
+        settings: Settings,
+    ) -> Result<Client, StripeError> {
+        let mut authorization =
+            HeaderValue::try_from(format!("Bearer {}", secret_key.expose_secret())).map_err(
+                |_| StripeError::Config("the Stripe secret key is not a valid header value".into()),
+            )?;
+        authorization.set_sensitive(true);
+        let api_base = api_base.trim_end_matches('/').to_string();
+        if api_base.parse::<hyper::Uri>().is_err() {
+            return Err(StripeError::Config(format!(
+                "stripe.api_base is not a URL: {api_base}"
+            )));
+        }
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        http.set_nodelay(true);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                api_base,
+                authorization,
+                settings,
+                livemode: secret_key.expose_secret().contains("_live_"),
+            }),
+        })
+    }
+
+    /// A client from the `[stripe]` config.
+    pub fn from_config(
+        config: &StripeConfig,
+        secret_key: &SecretString,
+    ) -> Result<Client, StripeError> {
+        Client::new(&config.api_base, secret_key, Settings::from_config(config))
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// Whether the key is a live one.
+    pub fn livemode(&self) -> bool {
+        self.inner.livemode
+    }
+
+    /// Sends `request` (an async-stripe request type) and parses the answer leniently
+    /// into `T`. `op` names the operation in the logs (`customers.create`); `key` is the
+    /// caller's idempotency key, for POSTs.
+    pub async fn send<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        request: &impl StripeRequest,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Object<T>, StripeError> {
+        self.send_built(op, request.build(), key).await
+    }
+
+    /// [`Client::send`] for a request already built (e.g. with parameters added by hand).
+    pub async fn send_built<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        request: RequestBuilder,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Object<T>, StripeError> {
+        let body = self.call(op, request, key).await?;
+        let raw = String::from_utf8(body.to_vec())
+            .map_err(|_| StripeError::Decode(format!("{op}: the answer is not UTF-8")))?;
+        let value =
+            crate::events::parse_json(&raw, op).map_err(|e| StripeError::Decode(e.to_string()))?;
+        Ok(Object { value, raw })
+    }
+
+    /// Sends one request (with its retries) and answers the body of a 2xx answer.
+    async fn call(
+        &self,
+        op: &'static str,
+        request: RequestBuilder,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Bytes, StripeError> {
+        let method = match request.method {
+            StripeMethod::Get => Method::GET,
+            StripeMethod::Post => Method::POST,
+            StripeMethod::Delete => Method::DELETE,
+        };
+        let mut url = format!("{}/v1{}", self.inner.api_base, request.path);
+        if let Some(query) = request.query.as_deref().filter(|q| !q.is_empty()) {
+            url.push('?');
+            url.push_str(query);
+        }
+        let call = Call {
+            op,
+            method,
+            path: request.path,
+            url,
+            body: Bytes::from(request.body.unwrap_or_default()),
+        };
+        // GET and DELETE are idempotent by definition and take no key (Stripe's rule).
+        let key = match (&call.method, key) {
+            (&Method::POST, Some(key)) => Some(key.clone()),
+            (&Method::POST, None) => Some(IdempotencyKey::generate()),
+            _ => None,
+        };
+        let answer = self.attempts(&call, key.as_ref()).await?;
+        if answer.status.is_success() {
+            Ok(answer.body)
+        } else {
+            Err(error::from_answer(op, &answer))
+        }
+    }
+
+    /// Tries `call` until it gets an answer that is final (success, or an error a
+    /// retry would not change) or runs out of retries. Network failures after the last
+    /// retry are the error; HTTP answers of any status are returned.
+    async fn attempts(
+        &self,
+        call: &Call,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Answer, StripeError> {
+        let settings = &self.inner.settings;
+        let mut retry = 0;
+        loop {
+            let started = std::time::Instant::now();
+            let outcome = tokio::time::timeout(settings.timeout, self.once(call, key)).await;
+            let ms = started.elapsed().as_millis() as u64;
+            let wait = match outcome {
+                Ok(Ok(answer)) => {
+                    let status = answer.status.as_u16();
+                    tracing::info!(
+                        stripe_op = call.op,
+                        method = %call.method,
+                        path = %call.path,
+                        status,
+                        stripe_request_id = answer.request_id.as_deref().unwrap_or(""),
+                        attempt = retry + 1,
+                        duration_ms = ms,
+                        "stripe call"
+                    );
+                    let retryable = match answer.should_retry {
+                        Some(says) => says,
+                        None => matches!(status, 409 | 429 | 500..=599),
+                    };
+                    if answer.status.is_success() || !retryable || retry >= settings.max_retries {
+                        return Ok(answer);
+                    }
+                    let asked = Duration::from_secs(answer.retry_after.unwrap_or(0));
+                    settings.backoff(retry + 1).max(asked.min(MAX_BACKOFF))
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(
+                        stripe_op = call.op,
+                        method = %call.method,
+                        path = %call.path,
+                        attempt = retry + 1,
+                        duration_ms = ms,
+                        error = %e,
+                        "stripe call failed"
+                    );
+                    if retry >= settings.max_retries {
+                        return Err(e);
+                    }
+                    settings.backoff(retry + 1)
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        stripe_op = call.op,
+                        method = %call.method,
+                        path = %call.path,
+                        attempt = retry + 1,
+                        duration_ms = ms,
+                        "stripe call timed out"
+                    );
+                    if retry >= settings.max_retries {
+                        return Err(StripeError::Timeout);
+                    }
+                    settings.backoff(retry + 1)
+                }
+            };
+            retry += 1;
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One HTTP exchange.
+    async fn once(&self, call: &Call, key: Option<&IdempotencyKey>) -> Result<Answer, StripeError> {
+        let mut request = Request::builder()
+            .method(call.method.clone())
+            .uri(&call.url)
+            .header(AUTHORIZATION, self.inner.authorization.clone())
+            .header(USER_AGENT, concat!("billd/", env!("CARGO_PKG_VERSION")))
+            .header(&STRIPE_VERSION, stripe_client_core::VERSION.as_str());
+        if let Some(key) = key {
+            request = request.header(&IDEMPOTENCY_KEY, key.as_str());
+        }
+        if !call.body.is_empty() {
+            request = request.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        }
+        let request = request
+            .body(Full::new(call.body.clone()))
+            .map_err(|e| StripeError::Config(format!("cannot build the request: {e}")))?;
+        let response = self
+            .inner
+            .http
+            .request(request)
+            .await
+            .map_err(|e| StripeError::Connection(error::describe(&e)))?;
+        let status = response.status();
+        let header = |name: &HeaderName| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let request_id = header(&REQUEST_ID);
+        let retry_after = header(&RETRY_AFTER).and_then(|v| v.trim().parse().ok());
+        let should_retry = header(&SHOULD_RETRY).and_then(|v| v.trim().parse().ok());
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| StripeError::Connection(error::describe(&e)))?
+            .to_bytes();
+        Ok(Answer {
+            status,
+            body,
+            request_id,
+            retry_after,
+            should_retry,
+        })
+    }
+}
+
+struct Call {
+    op: &'static str,
+    method: Method,
+    /// The API path (`/customers/cus_…`), for the logs: no query string.
+    path: String,
+    url: String,
+    body: Bytes,
+}
+
+/// async-stripe's own sending interface, so its typed requests can also be sent as
+/// `request.customize::<T>().send(&client)` into a `miniserde` type (e.g.
+/// `miniserde::json::Value`). An `Idempotent` request strategy passes the caller's key.
+impl StripeClient for Client {
+    type Err = StripeError;
+
+    async fn execute(&self, request: CustomizedStripeRequest) -> Result<Bytes, StripeError> {
+        let (request, config): (RequestBuilder, ConfigOverride) = request.into_pieces();
+        let key = match config.request_strategy {
+            Some(RequestStrategy::Idempotent(key)) => {
+                Some(IdempotencyKey::parse(key.as_str()).map_err(StripeError::Config)?)
+            }
+            _ => None,
+        };
+        self.call("request", request, key.as_ref()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let s = Settings {
+            timeout: Duration::from_secs(1),
+            max_retries: 3,
+            backoff: Duration::from_millis(400),
+            payments_without_redirects: true,
+        };
+        for _ in 0..50 {
+            let first = s.backoff(1);
+            assert!((200..=400).contains(&first.as_millis()), "{first:?}");
+            let second = s.backoff(2);
+            assert!((400..=800).contains(&second.as_millis()), "{second:?}");
+            assert!(s.backoff(30) <= MAX_BACKOFF);
+        }
+    }
+
+    #[test]
+    fn idempotency_keys_follow_stripes_rules_and_never_print() {
+        assert!(IdempotencyKey::parse("").is_err());
+        assert!(IdempotencyKey::parse(&"k".repeat(256)).is_err());
+        assert!(IdempotencyKey::parse("has space").is_err());
+        let key = IdempotencyKey::parse("order-42/refund").unwrap();
+        assert_eq!(format!("{key:?}"), "IdempotencyKey(..)");
+        let long = IdempotencyKey::parse(&"k".repeat(255)).unwrap();
+        let derived = long.derived("charge");
+        assert_eq!(derived.as_str().len(), 255);
+        assert!(derived.as_str().ends_with(":charge"));
+        assert_ne!(IdempotencyKey::generate(), IdempotencyKey::generate());
+    }
+}
