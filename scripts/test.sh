@@ -34,4 +34,10 @@ export LOCALSTRIPE="$PWD/$venv/bin/localstripe"
 # mock) and the man-page staleness check. Benchmarks are not run here (they are
 # measurements, run with `cargo bench`), but they must keep compiling.
 cargo check --locked --benches --quiet
-cargo test --locked "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# No doc tests (there are none): their empty run would otherwise be the last line.
+cargo test --locked --lib --bins --tests "$@" 2>&1 | tee "$log"
+# One closing line for the whole run.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
