@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::{Config, Secrets},
-    http::{self, AppState},
+    http::{self, AppState, api::plans::PlansCache},
     ingest::Ingest,
     signature::Verifier,
     store::Store,
@@ -87,13 +87,18 @@ impl App {
         let stored = Arc::new(Notify::new());
         let (ingest, writer) = Ingest::start(&self.store, stored.clone())?;
         let stop_workers = CancellationToken::new();
+        let plans = Arc::new(PlansCache::new(Duration::from_secs(
+            self.config.stripe.plans_cache_ttl_secs,
+        )));
         let mut workers = Vec::new();
         for _ in 0..self.config.workers.count {
+            let cache = plans.clone();
             let worker = Worker::new(
                 self.store.clone(),
                 self.config.workers.clone(),
                 self.config.stripe.mode,
-            );
+            )
+            .on_catalog_change(Arc::new(move || cache.invalidate()));
             workers.push(tokio::spawn(
                 worker.run(stored.clone(), stop_workers.clone()),
             ));
@@ -107,6 +112,7 @@ impl App {
             metrics_public: self.config.server.metrics_public,
             stripe: self.stripe,
             replays: Arc::default(),
+            plans,
         };
         let router = http::router(state);
         let stopping = CancellationToken::new();

@@ -103,6 +103,9 @@ pub struct StripeConfig {
     /// `POST /stripe/payments` without a `return_url` asks Stripe for payment methods
     /// that need no redirect; off for test doubles that lack the parameter.
     pub payments_without_redirects: bool,
+    /// Seconds `GET /stripe/plans` answers from memory; catalog webhooks clear it
+    /// sooner. 0: no cache.
+    pub plans_cache_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -171,6 +174,7 @@ impl Default for StripeConfig {
             max_retries: 2,
             retry_backoff_ms: 500,
             payments_without_redirects: true,
+            plans_cache_ttl_secs: 300,
         }
     }
 }
@@ -298,6 +302,12 @@ impl Config {
     pub fn secrets_from_env(&self) -> Result<Secrets, ConfigError> {
         Secrets::from_lookup(self, |name| std::env::var(name).ok())
     }
+
+    /// Reads only the Stripe API key from the environment: what the subcommands that
+    /// call Stripe need (they receive no webhooks).
+    pub fn stripe_key_from_env(&self) -> Result<SecretString, ConfigError> {
+        Secrets::key_from_lookup(self, |name| std::env::var(name).ok())
+    }
 }
 
 /// Secrets resolved from the environment. `Debug` never shows them.
@@ -325,15 +335,7 @@ impl Secrets {
         config: &Config,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Secrets, ConfigError> {
-        let key_var = &config.stripe.secret_key_env;
-        let key = lookup(key_var)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| ConfigError::MissingSecret {
-                var: key_var.clone(),
-                key: "stripe.secret_key_env",
-                why: "billd needs the Stripe API secret key (sk_test_… or sk_live_…)",
-            })?;
+        let key = Secrets::key_from_lookup(config, &lookup)?;
         let hook_var = &config.stripe.webhook_secret_env;
         let webhook_secrets: Vec<SecretString> = lookup(hook_var)
             .unwrap_or_default()
@@ -349,6 +351,26 @@ impl Secrets {
                 why: "billd needs the webhook signing secret(s) (whsec_…, comma-separated to roll)",
             });
         }
+        Ok(Secrets {
+            stripe_secret_key: key,
+            webhook_secrets,
+        })
+    }
+
+    /// The Stripe API key alone, checked against `[stripe] mode`.
+    pub fn key_from_lookup(
+        config: &Config,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<SecretString, ConfigError> {
+        let key_var = &config.stripe.secret_key_env;
+        let key = lookup(key_var)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ConfigError::MissingSecret {
+                var: key_var.clone(),
+                key: "stripe.secret_key_env",
+                why: "billd needs the Stripe API secret key (sk_test_… or sk_live_…)",
+            })?;
         let live_key = key.starts_with("sk_live_") || key.starts_with("rk_live_");
         let test_key = key.starts_with("sk_test_") || key.starts_with("rk_test_");
         match config.stripe.mode {
@@ -366,10 +388,7 @@ impl Secrets {
             }
             _ => {}
         }
-        Ok(Secrets {
-            stripe_secret_key: SecretString::from(key),
-            webhook_secrets,
-        })
+        Ok(SecretString::from(key))
     }
 
     /// A masked description for `billd config check`: the key's kind, never its value.

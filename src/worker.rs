@@ -102,11 +102,18 @@ impl Worker {
         match result {
             Ok((status, note)) => {
                 inbox::finish(&tx, event.seq, status, note.as_deref(), now)?;
+                let catalog_change = (status == Status::Processed
+                    && events::touches_catalog(&event.type_))
+                .then_some(self.on_catalog_change.as_ref())
+                .flatten();
+                // Also before the commit, so that a reader who sees the event processed
+                // finds nothing cached from before it (unless a read raced the commit;
+                // the call after the commit clears that).
+                if let Some(f) = catalog_change {
+                    f();
+                }
                 tx.commit()?;
-                if status == Status::Processed
-                    && events::touches_catalog(&event.type_)
-                    && let Some(f) = &self.on_catalog_change
-                {
+                if let Some(f) = catalog_change {
                     f();
                 }
                 let outcome = status.as_str();

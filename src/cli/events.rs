@@ -6,11 +6,13 @@ use serde::Serialize;
 
 use super::{Format, output};
 use crate::{
+    events::EnvelopeHeader,
     http::api::events::EventView,
     store::{
         StoreError, audit,
-        events::{self as inbox, Filter, Status},
+        events::{self as inbox, Filter, Inserted, NewEvent, Status},
     },
+    stripe::list::{self, Created, Query},
     time::{now_ms, parse_time, rfc3339, rfc3339_ms},
     worker::{Step, Worker},
 };
@@ -56,21 +58,44 @@ pub enum Command {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("which").required(true).multiple(true).args(["ids", "failed", "dead", "since"])))]
+#[command(group(clap::ArgGroup::new("which").required(true).multiple(true).args(["ids", "failed", "dead", "since", "from_stripe"])))]
 pub struct ReplayArgs {
     /// Event ids (evt_…).
-    #[arg(conflicts_with_all = ["failed", "dead", "since"])]
+    #[arg(conflicts_with_all = ["failed", "dead", "since", "from_stripe"])]
     ids: Vec<String>,
     /// Every event that failed and is waiting for a retry.
-    #[arg(long, conflicts_with = "dead")]
+    #[arg(long, conflicts_with_all = ["dead", "from_stripe"])]
     failed: bool,
     /// Every dead event (failed workers.max_attempts times).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_stripe")]
     dead: bool,
     /// Every event received at or after TIME (RFC 3339, a date, or unix seconds);
-    /// with --failed or --dead, only those.
+    /// with --failed or --dead, only those; with --from-stripe, the events Stripe
+    /// created at or after TIME.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     since: Option<i64>,
+    /// Fetch the events from Stripe's API (it keeps 30 days), store those the inbox
+    /// lacks and apply them: recovery after webhooks were missed.
+    #[arg(long)]
+    from_stripe: bool,
+}
+
+/// A `--from-stripe` event the inbox lacked.
+#[derive(Serialize)]
+struct Fetched {
+    id: String,
+    #[serde(rename = "type")]
+    type_: String,
+    result: String,
+    last_error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct FromStripe {
+    fetched: usize,
+    new: usize,
+    already_present: usize,
+    events: Vec<Fetched>,
 }
 
 #[derive(Serialize)]
@@ -135,6 +160,9 @@ impl Command {
                     },
                 )?;
                 Ok(ExitCode::SUCCESS)
+            }
+            Command::Replay(args) if args.from_stripe => {
+                from_stripe(&config, &store, args.since, format)
             }
             Command::Replay(args) => {
                 let ids = if args.ids.is_empty() {
@@ -222,5 +250,143 @@ fn replay_one(
     Ok(match step {
         Step::Idle => ("queued".into(), None),
         _ => (row.status.as_str().into(), row.last_error),
+    })
+}
+
+/// `events replay --from-stripe`: pages through Stripe's `/v1/events` (`created[gte]`
+/// = `since`), stores the events the inbox lacks (`INSERT OR IGNORE` by id, the raw
+/// event as the payload: it came from Stripe over TLS with billd's key, so there is no
+/// signature to check), oldest first, and applies the new ones at once (a running
+/// daemon may claim some first: `queued`).
+fn from_stripe(
+    config: &crate::config::Config,
+    store: &crate::store::Store,
+    since: Option<i64>,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let client = super::stripe_client(config)?;
+    let runtime = super::runtime()?;
+    let query = Query {
+        created: since.map(|gte| Created { gte }),
+        ..Query::default()
+    };
+    let listed = runtime
+        .block_on(list::all(&client, "events.list", "/events", query))
+        .map_err(|e| super::stripe_failure("cannot list Stripe's events", e))?;
+    let mut events = listed
+        .into_iter()
+        .map(|e| {
+            let header: EnvelopeHeader = crate::events::parse_json(&e.raw, "event")?;
+            Ok((header, e.raw))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Stripe lists newest first; the inbox takes them oldest first, so that events of
+    // the same second keep their order. (A double listing oldest first is kept as is.)
+    let ascending = match (events.first(), events.last()) {
+        (Some(first), Some(last)) => first.0.created < last.0.created,
+        _ => false,
+    };
+    if !ascending {
+        events.reverse();
+    }
+    events.sort_by_key(|(header, _)| header.created);
+
+    let operator = audit::operator();
+    let fetched = events.len();
+    let mut new = Vec::new();
+    {
+        let mut conn = store.conn()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for (header, payload) in events {
+            let event = NewEvent {
+                id: header.id,
+                type_: header.type_,
+                account: header.account,
+                livemode: header.livemode,
+                api_version: header.api_version,
+                created: header.created,
+                payload,
+            };
+            if inbox::insert(&tx, &event, now_ms())? == Inserted::New {
+                new.push((event.id, event.type_));
+            }
+        }
+        audit::record(
+            &tx,
+            &operator,
+            "events.from_stripe",
+            None,
+            Some(&format!(
+                "fetched {fetched}, {} new{}",
+                new.len(),
+                since
+                    .map(|s| format!(", since {}", rfc3339(s)))
+                    .unwrap_or_default()
+            )),
+            now_ms() / 1000,
+        )?;
+        tx.commit()?;
+    }
+
+    let worker = Worker::new(store.clone(), config.workers.clone(), config.stripe.mode);
+    let mut ok = true;
+    let mut results = Vec::with_capacity(new.len());
+    for (id, type_) in new {
+        let seq = inbox::get(&*store.conn()?, &id)?.seq;
+        let step = worker.apply_seq(seq)?;
+        let row = inbox::get(&*store.conn()?, &id)?;
+        let (result, last_error) = match step {
+            Step::Idle => ("queued".to_string(), None),
+            _ => (row.status.as_str().to_string(), row.last_error),
+        };
+        ok &= matches!(result.as_str(), "processed" | "ignored" | "queued");
+        results.push(Fetched {
+            id,
+            type_,
+            result,
+            last_error,
+        });
+    }
+    let summary = FromStripe {
+        fetched,
+        new: results.len(),
+        already_present: fetched - results.len(),
+        events: results,
+    };
+    match format {
+        Format::Json => {
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        }
+        _ => {
+            let rows = summary
+                .events
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.id.clone(),
+                        e.type_.clone(),
+                        e.result.clone(),
+                        output::cell(&e.last_error),
+                    ]
+                })
+                .collect();
+            output::print_list(
+                format,
+                &summary.events,
+                output::Rows {
+                    header: vec!["id", "type", "result", "last_error"],
+                    rows,
+                },
+            )?;
+        }
+    }
+    eprintln!(
+        "fetched {} event(s) from Stripe: {} new, {} already present",
+        summary.fetched, summary.new, summary.already_present
+    );
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }

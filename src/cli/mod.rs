@@ -8,8 +8,11 @@ mod flags;
 pub mod man;
 mod migrate;
 mod output;
+mod plans;
+mod refund;
 mod report;
 mod serve;
+mod sync;
 mod token;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -64,6 +67,13 @@ pub enum Command {
     /// Financial reports from the local mirror: revenue, MRR, subscriptions, failed payments.
     #[command(subcommand)]
     Report(report::Command),
+    /// Refund a payment, in full or in part, through Stripe (asks first unless --yes).
+    Refund(refund::Args),
+    /// Products and prices: copy them from Stripe into the mirror.
+    #[command(subcommand)]
+    Plans(plans::Command),
+    /// Backfill the mirror from Stripe's API: customers, subscriptions, invoices.
+    Sync(sync::Args),
 }
 
 /// Parses the command line, runs the command, maps the result to an exit code.
@@ -82,6 +92,9 @@ pub fn main() -> ExitCode {
                 Command::Events(cmd) => cmd.run(cli.config.as_deref(), format),
                 Command::Flags(cmd) => cmd.run(cli.config.as_deref(), format),
                 Command::Report(cmd) => cmd.run(cli.config.as_deref(), format),
+                Command::Refund(args) => args.run(cli.config.as_deref(), format),
+                Command::Plans(cmd) => cmd.run(cli.config.as_deref(), format),
+                Command::Sync(args) => args.run(cli.config.as_deref(), format),
             }
         }
     };
@@ -104,4 +117,34 @@ fn open_store(config: &crate::config::Config) -> anyhow::Result<crate::store::St
     let store = crate::app::open_store(config)?;
     store.migrate()?;
     Ok(store)
+}
+
+/// The Stripe client of a subcommand that calls Stripe: `[stripe]` from the config,
+/// the API key from the environment (no webhook secret needed).
+fn stripe_client(config: &crate::config::Config) -> anyhow::Result<crate::stripe::Client> {
+    let key = config.stripe_key_from_env()?;
+    Ok(crate::stripe::Client::from_config(&config.stripe, &key)?)
+}
+
+/// The async runtime of a subcommand that calls Stripe (one thread is plenty).
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// A Stripe failure for the operator: the kind, and Stripe's own message and request
+/// id when it answered (the terminal may see what the logs must not).
+fn stripe_failure(what: &str, e: crate::stripe::StripeError) -> anyhow::Error {
+    let mut text = format!("{what}: {e}");
+    if let Some(message) = e.message() {
+        text.push_str(": ");
+        text.push_str(message);
+    }
+    if let Some(id) = e.request_id() {
+        text.push_str(&format!(" (Stripe request {id})"));
+    }
+    anyhow::anyhow!(text)
 }

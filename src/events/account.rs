@@ -7,7 +7,7 @@
 use rusqlite::Connection;
 use serde::Deserialize;
 
-use super::{ApplyError, Event, Outcome, payment_method::redacted};
+use super::{ApplyError, Event, Origin, Outcome, parse_json, payment_method::redacted};
 use crate::store::mirror::{self, Table};
 
 #[derive(Debug, Deserialize)]
@@ -64,14 +64,25 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, App
         | "account.external_account.deleted" => return Ok(Outcome::Applied),
         _ => return Ok(Outcome::Unhandled),
     }
-    let a: Account = event.parse("account")?;
+    write_account(conn, event.raw(), event.origin())?;
+    Ok(Outcome::Applied)
+}
+
+/// Writes an account object (from an event, or as Stripe returned it to a call) under
+/// the ordering rule, without its contact and identity details.
+pub(crate) fn write_account(
+    conn: &Connection,
+    raw: &str,
+    origin: Origin<'_>,
+) -> Result<bool, ApplyError> {
+    let a: Account = parse_json(raw, "account")?;
     let requirements = a.requirements.as_ref();
     let currently_due = requirements
         .and_then(|r| r.currently_due.as_ref())
         .map(|due| serde_json::Value::from(due.clone()).to_string());
     let disabled_reason = requirements.and_then(|r| r.disabled_reason.clone());
-    let raw = redacted(event.raw(), NOT_STORED)?;
-    mirror::upsert(
+    let raw = redacted(raw, NOT_STORED)?;
+    Ok(mirror::upsert(
         conn,
         Table::Accounts,
         &[
@@ -85,9 +96,8 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, App
             ("disabled_reason", &disabled_reason),
             ("raw", &raw),
         ],
-        event.version(),
-    )?;
-    Ok(Outcome::Applied)
+        origin.version,
+    )?)
 }
 
 /// The platform lost access to the account: deletion is final in the mirror.

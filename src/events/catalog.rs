@@ -1,4 +1,5 @@
-//! product.*, price.* and plan.*: the catalog behind `GET /stripe/plans`.
+//! product.*, price.* and plan.*: the catalog behind `GET /stripe/plans`, and the
+//! writes `billd plans sync` makes with the objects it lists.
 //!
 //! Prices and legacy plans share ids and one table; a plan names its amount `amount` and
 //! has its interval at the top level.
@@ -6,8 +7,11 @@
 use rusqlite::{Connection, ToSql};
 use serde::Deserialize;
 
-use super::{ApplyError, Event, Outcome, expandable};
-use crate::store::mirror::{self, Table};
+use super::{ApplyError, Event, Origin, Outcome, expandable, parse_json};
+use crate::store::{
+    catalog::{self, Change},
+    mirror::{self, Table, Version},
+};
 
 #[derive(Debug, Deserialize)]
 struct Product {
@@ -26,6 +30,9 @@ struct Product {
 #[derive(Debug, Deserialize)]
 struct Price {
     id: String,
+    /// `"price"` or `"plan"`.
+    #[serde(default)]
+    object: Option<String>,
     #[serde(default, deserialize_with = "expandable")]
     product: Option<String>,
     #[serde(default)]
@@ -66,7 +73,7 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, App
             let p: Product = event.parse("product")?;
             // A full object in a deleted event brings the last state; a stub only deletes.
             if event.type_ != "product.deleted" || p.created.is_some() {
-                write_product(conn, event, &p)?;
+                store_product(conn, &p, event.raw(), event.version())?;
             }
             if event.type_ == "product.deleted" {
                 mirror::mark_deleted(conn, Table::Products, &p.id, event.raw(), event.version())?;
@@ -77,7 +84,8 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, App
             let p: Price = event.parse("price")?;
             let deleted = event.type_.ends_with(".deleted");
             if !deleted || p.created.is_some() {
-                write_price(conn, event, &p, event.type_.starts_with("plan."))?;
+                let is_plan = event.type_.starts_with("plan.");
+                store_price(conn, &p, is_plan, event.raw(), event.version())?;
             }
             if deleted {
                 mirror::mark_deleted(conn, Table::Prices, &p.id, event.raw(), event.version())?;
@@ -88,8 +96,41 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, App
     Ok(Outcome::Applied)
 }
 
-fn write_product(conn: &Connection, event: &Event<'_>, p: &Product) -> Result<bool, ApplyError> {
-    let raw = event.raw();
+/// Writes a product object (as Stripe listed or returned it) under the ordering rule
+/// and says what that changed in the mirror.
+pub(crate) fn write_product(
+    conn: &Connection,
+    raw: &str,
+    origin: Origin<'_>,
+) -> Result<Change, ApplyError> {
+    let p: Product = parse_json(raw, "product")?;
+    let before = catalog::state(conn, catalog::Kind::Product, &p.id)?;
+    store_product(conn, &p, raw, origin.version)?;
+    let after = catalog::state(conn, catalog::Kind::Product, &p.id)?;
+    Ok(Change::between(before.as_ref(), after.as_ref()))
+}
+
+/// Writes a price or a legacy plan object (told apart by its `object`) under the
+/// ordering rule and says what that changed in the mirror.
+pub(crate) fn write_price(
+    conn: &Connection,
+    raw: &str,
+    origin: Origin<'_>,
+) -> Result<Change, ApplyError> {
+    let p: Price = parse_json(raw, "price")?;
+    let is_plan = p.object.as_deref() == Some("plan");
+    let before = catalog::state(conn, catalog::Kind::Price, &p.id)?;
+    store_price(conn, &p, is_plan, raw, origin.version)?;
+    let after = catalog::state(conn, catalog::Kind::Price, &p.id)?;
+    Ok(Change::between(before.as_ref(), after.as_ref()))
+}
+
+fn store_product(
+    conn: &Connection,
+    p: &Product,
+    raw: &str,
+    v: Version,
+) -> Result<bool, ApplyError> {
     let mut columns: Vec<(&str, &dyn ToSql)> = vec![
         ("id", &p.id),
         ("name", &p.name),
@@ -101,19 +142,15 @@ fn write_product(conn: &Connection, event: &Event<'_>, p: &Product) -> Result<bo
     if p.active.is_some() {
         columns.push(("active", &p.active));
     }
-    Ok(mirror::upsert(
-        conn,
-        Table::Products,
-        &columns,
-        event.version(),
-    )?)
+    Ok(mirror::upsert(conn, Table::Products, &columns, v)?)
 }
 
-fn write_price(
+fn store_price(
     conn: &Connection,
-    event: &Event<'_>,
     p: &Price,
     is_plan: bool,
+    raw: &str,
+    v: Version,
 ) -> Result<bool, ApplyError> {
     let unit_amount = p.unit_amount.or(p.amount);
     // Plans predate one-time prices: every plan is recurring.
@@ -128,7 +165,6 @@ fn write_price(
     let interval_count = recurring
         .and_then(|r| r.interval_count)
         .or(p.interval_count);
-    let raw = event.raw();
     let mut columns: Vec<(&str, &dyn ToSql)> = vec![
         ("id", &p.id),
         ("product", &p.product),
@@ -144,12 +180,7 @@ fn write_price(
     if p.active.is_some() {
         columns.push(("active", &p.active));
     }
-    Ok(mirror::upsert(
-        conn,
-        Table::Prices,
-        &columns,
-        event.version(),
-    )?)
+    Ok(mirror::upsert(conn, Table::Prices, &columns, v)?)
 }
 
 #[cfg(test)]

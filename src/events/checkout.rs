@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 use serde::Deserialize;
 
-use super::{ApplyError, Event, Outcome, expandable};
+use super::{ApplyError, Event, Origin, Outcome, expandable, parse_json};
 use crate::store::{
     flags::{self, Kind},
     mirror::{self, Table},
@@ -42,24 +42,7 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, App
         _ => return Ok(Outcome::Unhandled),
     }
     let s: Session = event.parse("checkout session")?;
-    mirror::upsert(
-        conn,
-        Table::CheckoutSessions,
-        &[
-            ("id", &s.id),
-            ("mode", &s.mode),
-            ("status", &s.status),
-            ("payment_status", &s.payment_status),
-            ("customer", &s.customer),
-            ("subscription", &s.subscription),
-            ("payment_intent", &s.payment_intent),
-            ("amount_total", &s.amount_total),
-            ("currency", &s.currency),
-            ("created", &s.created),
-            ("raw", &event.raw()),
-        ],
-        event.version(),
-    )?;
+    store(conn, &s, event.raw(), event.origin())?;
     if event.type_ == "checkout.session.async_payment_failed" {
         let object = s.payment_intent.as_deref().unwrap_or(&s.id);
         let detail = format!(
@@ -77,6 +60,43 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, App
         )?;
     }
     Ok(Outcome::Applied)
+}
+
+/// Writes a checkout session object as Stripe returned it to a call (billd created it)
+/// under the ordering rule.
+pub(crate) fn write_checkout_session(
+    conn: &Connection,
+    raw: &str,
+    origin: Origin<'_>,
+) -> Result<bool, ApplyError> {
+    let s: Session = parse_json(raw, "checkout session")?;
+    store(conn, &s, raw, origin)
+}
+
+fn store(
+    conn: &Connection,
+    s: &Session,
+    raw: &str,
+    origin: Origin<'_>,
+) -> Result<bool, ApplyError> {
+    Ok(mirror::upsert(
+        conn,
+        Table::CheckoutSessions,
+        &[
+            ("id", &s.id),
+            ("mode", &s.mode),
+            ("status", &s.status),
+            ("payment_status", &s.payment_status),
+            ("customer", &s.customer),
+            ("subscription", &s.subscription),
+            ("payment_intent", &s.payment_intent),
+            ("amount_total", &s.amount_total),
+            ("currency", &s.currency),
+            ("created", &s.created),
+            ("raw", &raw),
+        ],
+        origin.version,
+    )?)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, ToSql};
 use serde::Deserialize;
 
-use super::{ApplyError, Event, List, Outcome, expandable};
+use super::{ApplyError, Event, List, Origin, Outcome, expandable, parse_json};
 use crate::store::{
     flags::{self, Kind},
     mirror::{self, Table},
@@ -122,12 +122,12 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
     if event.type_ == "invoice.deleted" {
         // A full invoice in the event brings the last state; a stub only deletes.
         if inv.created.is_some() {
-            write(conn, event, id, &inv)?;
+            write(conn, event.raw(), event.origin(), id, &inv)?;
         }
         mirror::mark_deleted(conn, Table::Invoices, id, event.raw(), v)?;
         return Ok(Outcome::Applied);
     }
-    write(conn, event, id, &inv)?;
+    write(conn, event.raw(), event.origin(), id, &inv)?;
     match event.type_ {
         "invoice.payment_failed" => {
             // Decided on the stored state: a late failure of an invoice already paid
@@ -179,15 +179,29 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
     Ok(Outcome::Applied)
 }
 
+/// Writes an invoice object (as Stripe listed or returned it) under the ordering rule.
+/// Flags are left to the events, which say what happened to a payment and when.
+pub(crate) fn write_invoice(
+    conn: &Connection,
+    raw: &str,
+    origin: Origin<'_>,
+) -> Result<(), ApplyError> {
+    let inv: Invoice = parse_json(raw, "invoice")?;
+    if let Some(id) = inv.id.as_deref() {
+        write(conn, raw, origin, id, &inv)?;
+    }
+    Ok(())
+}
+
 fn write(
     conn: &Connection,
-    event: &Event<'_>,
+    raw: &str,
+    origin: Origin<'_>,
     id: &str,
     inv: &Invoice,
 ) -> Result<bool, ApplyError> {
     let subscription = inv.subscription();
     let payment_intent = inv.payment_intent();
-    let raw = event.raw();
     let mut columns: Vec<(&str, &dyn ToSql)> = vec![
         ("id", &id),
         ("customer", &inv.customer),
@@ -202,7 +216,7 @@ fn write(
         ("period_start", &inv.period_start),
         ("period_end", &inv.period_end),
         ("created", &inv.created),
-        ("account", &event.account),
+        ("account", &origin.account),
         ("raw", &raw),
     ];
     // New API versions name the payment intent only when `payments` is included, so an
@@ -214,7 +228,7 @@ fn write(
         conn,
         Table::Invoices,
         &columns,
-        event.version(),
+        origin.version,
     )?)
 }
 

@@ -19,10 +19,15 @@ mod refund;
 mod risk;
 mod subscription;
 
-// The parse-and-write of single objects, shared by the handlers and the write-through
-// of the API (`http::api`), so both put the same columns under the same rule.
+// The parse-and-write of single objects, shared by the handlers, the write-through of
+// the API (`http::api`) and the CLI's backfills (`billd sync`, `billd plans sync`,
+// `billd refund`), so all put the same columns under the same rule.
+pub(crate) use account::write_account;
+pub(crate) use catalog::{write_price, write_product};
 pub(crate) use charge::write_charge;
+pub(crate) use checkout::write_checkout_session;
 pub(crate) use customer::write_customer;
+pub(crate) use invoice::write_invoice;
 pub(crate) use payment_intent::write_payment_intent;
 pub(crate) use payment_method::write_payment_method;
 pub(crate) use refund::write_refund;

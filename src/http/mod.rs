@@ -41,6 +41,8 @@ pub struct AppState {
     pub stripe: crate::stripe::Client,
     /// Answers kept for `Idempotency-Key` replays.
     pub replays: Arc<idempotency::Replays>,
+    /// `GET /stripe/plans`, cleared by the workers on catalog events.
+    pub plans: Arc<api::plans::PlansCache>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -72,6 +74,14 @@ pub fn router(state: AppState) -> Router {
                 .delete(api::subscriptions::cancel),
         )
         .route("/stripe/refunds", post(api::refunds::create))
+        .route("/stripe/plans", get(api::plans::list))
+        .route("/stripe/checkout/sessions", post(api::checkout::create))
+        .route("/stripe/connect/accounts", post(api::connect::create))
+        .route("/stripe/connect/accounts/{id}", get(api::connect::get))
+        .route(
+            "/stripe/connect/accounts/{id}/links",
+            post(api::connect::link),
+        )
         .route("/stripe/invoices", get(api::invoices::list))
         .route(
             "/stripe/payments",

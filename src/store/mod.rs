@@ -6,7 +6,9 @@
 //! interface is narrow (functions over a `&Connection`) so a PostgreSQL backend can be
 //! added later without touching the event handlers.
 
+pub mod accounts;
 pub mod audit;
+pub mod catalog;
 pub mod events;
 pub mod flags;
 pub mod mirror;

@@ -159,6 +159,62 @@ pub fn recompute_timeline(conn: &Connection, subscription: Option<&str>) -> Resu
     Ok(recompute(conn, subscription)?)
 }
 
+/// Gives a subscription that has no history yet (one a backfill found, `billd sync`)
+/// the history the migration gives mirrored rows: a version at its start (trialing
+/// until the trial's end, else active), one at the end of its trial, and its current
+/// state at the version that wrote the row, all with its current items. A
+/// subscription with any history is left alone (its events know better). Returns
+/// whether it added one.
+pub fn seed_history(conn: &Connection, subscription: &str) -> Result<bool> {
+    let known = conn
+        .prepare_cached("SELECT 1 FROM subscription_versions WHERE subscription = ?1 LIMIT 1")?
+        .query_row([subscription], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if known {
+        return Ok(false);
+    }
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO subscription_versions
+            (subscription, ev_created, ev_seq, status, customer, currency, items_key, terminal)
+         SELECT id, coalesce(start_date, created), -2,
+                CASE WHEN trial_end > coalesce(start_date, created) THEN 'trialing' ELSE 'active' END,
+                customer, currency, 'backfill', 0
+         FROM subscriptions
+         WHERE id = ?1 AND coalesce(start_date, created) < ev_created
+           AND coalesce(status, '') NOT IN ('incomplete', 'incomplete_expired')",
+    )?
+    .execute([subscription])?;
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO subscription_versions
+            (subscription, ev_created, ev_seq, status, customer, currency, items_key, terminal)
+         SELECT id, trial_end, -1, 'active', customer, currency, 'backfill', 0
+         FROM subscriptions
+         WHERE id = ?1 AND trial_end > coalesce(start_date, created) AND trial_end < ev_created
+           AND coalesce(status, '') NOT IN ('incomplete', 'incomplete_expired', 'trialing')",
+    )?
+    .execute([subscription])?;
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO subscription_versions
+            (subscription, ev_created, ev_seq, status, customer, currency, items_key, terminal)
+         SELECT id, ev_created, ev_seq, status, customer, currency, 'backfill',
+                deleted = 1 OR coalesce(status, '') IN ('canceled', 'incomplete_expired')
+         FROM subscriptions WHERE id = ?1",
+    )?
+    .execute([subscription])?;
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO subscription_version_items
+            (version, item, price, quantity, unit_amount, currency, interval, interval_count)
+         SELECT v.id, i.id, i.price, i.quantity, i.unit_amount, i.currency, i.interval,
+                i.interval_count
+         FROM subscription_versions v JOIN subscription_items i ON i.subscription = v.subscription
+         WHERE v.subscription = ?1",
+    )?
+    .execute([subscription])?;
+    recompute(conn, Some(subscription))?;
+    Ok(true)
+}
+
 /// The migration's hook: derives the timelines of the versions it backfilled.
 pub(crate) fn migration_hook(tx: &rusqlite::Transaction<'_>) -> rusqlite_migration::HookResult {
     recompute(tx, None)?;

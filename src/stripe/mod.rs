@@ -21,8 +21,11 @@
 //! Answers are parsed into lean types of each resource module (serde, every field
 //! optional unless Stripe always sends it), and the raw JSON is kept for the mirror.
 
+pub mod checkout;
+pub mod connect;
 pub mod customers;
 mod error;
+pub mod list;
 pub mod payment_methods;
 pub mod payments;
 pub mod refunds;

@@ -80,6 +80,8 @@ pub struct Charge {
     pub id: String,
     #[serde(default, deserialize_with = "expandable")]
     pub payment_intent: Option<String>,
+    #[serde(default, deserialize_with = "expandable")]
+    pub customer: Option<String>,
     #[serde(default)]
     pub amount: Option<i64>,
     #[serde(default)]
@@ -260,6 +262,7 @@ mod tests {
                 value: Charge {
                     id: "ch_1".into(),
                     payment_intent: Some("pi_1".into()),
+                    customer: None,
                     amount: Some(amount),
                     amount_refunded: Some(refunded),
                     currency: Some("eur".into()),

@@ -1,10 +1,13 @@
 //! The authenticated JSON API, one module per resource.
 
+pub mod checkout;
+pub mod connect;
 pub mod customers;
 pub mod events;
 pub mod flags;
 pub mod invoices;
 pub mod payments;
+pub mod plans;
 pub mod reports;
 pub mod subscriptions;
 // Writes through Stripe (POST/PATCH/DELETE of DESIGN §3).

@@ -1,0 +1,296 @@
+//! `billd refund PAYMENT_ID [--amount 12.50] [--reason …] [--yes]`: a full or partial
+//! refund through Stripe, for people.
+//!
+//! The amount is in major units of the payment's currency, converted by its exponent
+//! (JPY has no minor unit, KWD three). billd reads the payment from Stripe first, shows
+//! what it will do, refuses more than what is left, and asks on a terminal unless
+//! `--yes`; without a terminal it never asks and refuses without `--yes`. The refund
+//! carries a fresh idempotency key (kept across the client's retries), is written
+//! through to the mirror like the API's, and is recorded with `$USER` in the audit log.
+
+use std::{
+    io::{BufRead, IsTerminal, Write},
+    path::Path,
+    process::ExitCode,
+};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use super::{Format, output};
+use crate::{
+    events::{self, Origin},
+    report::money::{format_with_code, parse_major},
+    store::audit,
+    stripe::{
+        IdempotencyKey,
+        refunds::{self, Reason, RefundRefused, Refundable, Target},
+    },
+    time::now_secs,
+};
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ReasonArg {
+    RequestedByCustomer,
+    Duplicate,
+    Fraudulent,
+}
+
+impl From<ReasonArg> for Reason {
+    fn from(r: ReasonArg) -> Reason {
+        match r {
+            ReasonArg::RequestedByCustomer => Reason::RequestedByCustomer,
+            ReasonArg::Duplicate => Reason::Duplicate,
+            ReasonArg::Fraudulent => Reason::Fraudulent,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The payment: a payment intent (pi_…) or a charge (ch_…, py_…), as `GET
+    /// /stripe/payments` lists it.
+    #[arg(value_name = "PAYMENT_ID", value_parser = parse_target)]
+    payment: Target,
+    /// How much, in major units of the payment's currency (12.50 for EUR, 1200 for JPY)
+    /// [default: all that is left].
+    #[arg(long, value_name = "AMOUNT")]
+    amount: Option<String>,
+    /// Why, as Stripe records it.
+    #[arg(long, value_enum)]
+    reason: Option<ReasonArg>,
+    /// Refund without asking (required when stdin is not a terminal).
+    #[arg(long)]
+    yes: bool,
+}
+
+fn parse_target(id: &str) -> Result<Target, String> {
+    Target::parse(id)
+        .ok_or_else(|| format!("{id:?} is not a payment intent (pi_…) or a charge (ch_…, py_…) id"))
+}
+
+/// DESIGN §3's refund, plus the charge.
+#[derive(Debug, Serialize)]
+struct Printed {
+    id: String,
+    payment: String,
+    charge: Option<String>,
+    amount: i64,
+    currency: String,
+    status: Option<String>,
+    reason: Option<String>,
+}
+
+impl Args {
+    pub fn run(self, config_path: Option<&Path>, format: Format) -> anyhow::Result<ExitCode> {
+        let config = super::load_config(config_path)?;
+        let client = super::stripe_client(&config)?;
+        let store = super::open_store(&config)?;
+        let runtime = super::runtime()?;
+        let target = self.payment.clone();
+
+        let payment = runtime
+            .block_on(refunds::refundable(&client, &target))
+            .map_err(|e| {
+                super::stripe_failure(&format!("cannot read payment {}", target.id()), e)
+            })?;
+        let currency = payment.currency.clone();
+        let requested = match &self.amount {
+            Some(text) => Some(parse_major(text.trim(), &currency).context("--amount")?),
+            None => None,
+        };
+        let amount = match payment.check(requested) {
+            Ok(amount) => amount,
+            Err(refused) => bail!("not refunding: {}", refused_message(&refused, &payment)),
+        };
+        let reason = self.reason.map(Reason::from);
+        describe(&payment, amount, self.reason);
+
+        if !self.yes && !confirm(amount, &currency)? {
+            eprintln!("not refunded");
+            return Ok(ExitCode::FAILURE);
+        }
+
+        let key = IdempotencyKey::generate();
+        let refund = runtime
+            .block_on(refunds::create(
+                &client,
+                &target,
+                amount,
+                reason,
+                Some(&key),
+            ))
+            .map_err(|e| super::stripe_failure("Stripe refused the refund", e))?;
+        let v = &refund.value;
+        let refunded = v.amount.unwrap_or(amount);
+        let operator = audit::operator();
+        {
+            let conn = store.conn()?;
+            let detail = format!(
+                "payment {} amount {} {} ({}){}",
+                target.id(),
+                refunded,
+                currency,
+                format_with_code(refunded, &currency),
+                v.reason
+                    .as_deref()
+                    .map(|r| format!(" reason {r}"))
+                    .unwrap_or_default()
+            );
+            audit::record(
+                &conn,
+                &operator,
+                "refund.create",
+                Some(&v.id),
+                Some(&detail),
+                now_secs(),
+            )
+            .context("the refund was made, but recording it in the audit log failed")?;
+        }
+
+        // Write-through, as the API does: the charge (its refunded amount changed) and
+        // the refund. A failure leaves the change to the webhooks.
+        let charge_id = payment
+            .charge
+            .as_ref()
+            .map(|c| c.value.id.clone())
+            .or_else(|| v.charge.clone());
+        let charge = match &charge_id {
+            Some(id) => runtime.block_on(refunds::retrieve_charge(&client, id)).ok(),
+            None => None,
+        };
+        let origin = Origin::api_response(now_secs(), client.livemode());
+        let written = (|| -> anyhow::Result<()> {
+            let mut conn = store.conn()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            if let Some(charge) = &charge {
+                events::write_charge(&tx, &charge.raw, origin)?;
+            }
+            events::write_refund(&tx, &refund.raw, origin)?;
+            tx.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = written {
+            eprintln!(
+                "warning: the refund was made, but writing it to the mirror failed ({e:#}); its webhook will bring it"
+            );
+        }
+
+        let printed = Printed {
+            id: v.id.clone(),
+            payment: v
+                .payment_intent
+                .clone()
+                .or_else(|| match &target {
+                    Target::PaymentIntent(id) => Some(id.clone()),
+                    Target::Charge(_) => None,
+                })
+                .or_else(|| {
+                    payment
+                        .charge
+                        .as_ref()
+                        .and_then(|c| c.value.payment_intent.clone())
+                })
+                .or_else(|| charge_id.clone())
+                .unwrap_or_else(|| target.id().to_string()),
+            charge: v.charge.clone().or(charge_id),
+            amount: refunded,
+            currency: v.currency.clone().unwrap_or(currency),
+            status: v.status.clone(),
+            reason: v.reason.clone(),
+        };
+        output::print_one(
+            format,
+            &printed,
+            vec![
+                ("id", printed.id.clone()),
+                ("payment", printed.payment.clone()),
+                ("charge", output::cell(&printed.charge)),
+                (
+                    "amount",
+                    format_with_code(printed.amount, &printed.currency),
+                ),
+                ("status", output::cell(&printed.status)),
+                ("reason", output::cell(&printed.reason)),
+            ],
+        )?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// What billd is about to do, on stderr (stdout is for the result).
+fn describe(payment: &Refundable, amount: i64, reason: Option<ReasonArg>) {
+    let c = &payment.currency;
+    let customer = payment
+        .charge
+        .as_ref()
+        .and_then(|ch| ch.value.customer.clone())
+        .unwrap_or_else(|| "none".into());
+    let reason = reason
+        .map(|r| {
+            let r: Reason = r.into();
+            match r {
+                Reason::RequestedByCustomer => "requested_by_customer",
+                Reason::Duplicate => "duplicate",
+                Reason::Fraudulent => "fraudulent",
+            }
+        })
+        .unwrap_or("none given");
+    eprintln!(
+        "refund of payment {}\n  customer:    {customer}\n  paid:        {}\n  refunded:    {}\n  refundable:  {}\n  to refund:   {} (reason: {reason})",
+        payment.target.id(),
+        format_with_code(payment.amount, c),
+        format_with_code(payment.amount_refunded, c),
+        format_with_code(payment.remaining(), c),
+        format_with_code(amount, c),
+    );
+}
+
+/// Asks on the terminal; never without one.
+fn confirm(amount: i64, currency: &str) -> anyhow::Result<bool> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        bail!(
+            "not refunding: stdin is not a terminal, so billd will not ask; pass --yes to refund without asking"
+        );
+    }
+    eprint!("refund {}? [y/N] ", format_with_code(amount, currency));
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    stdin.lock().read_line(&mut answer)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+/// Why billd refuses, in the payment's major units.
+fn refused_message(refused: &RefundRefused, payment: &Refundable) -> String {
+    let c = &payment.currency;
+    match refused {
+        RefundRefused::MoreThanLeft {
+            payment: id,
+            requested,
+            remaining,
+            amount,
+            refunded,
+            ..
+        } => format!(
+            "{} is more than the {} left to refund on payment {id} (paid {}, refunded {})",
+            format_with_code(*requested, c),
+            format_with_code(*remaining, c),
+            format_with_code(*amount, c),
+            format_with_code(*refunded, c),
+        ),
+        RefundRefused::NothingLeft {
+            payment: id,
+            refunded,
+            ..
+        } => format!(
+            "payment {id} is already refunded in full ({})",
+            format_with_code(*refunded, c)
+        ),
+        RefundRefused::NotPositive(_) => "the amount to refund must be more than zero".into(),
+        other => other.to_string(),
+    }
+}
