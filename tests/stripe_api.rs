@@ -350,6 +350,19 @@ async fn a_one_time_payment_is_refunded_in_part_and_never_beyond_what_is_left() 
     // Written through: the payment shows what was refunded.
     let payments = env.get(&format!("/stripe/payments?customer={cus}")).await;
     assert_eq!(payments["data"][0]["amount_refunded"], 500, "{payments}");
+    // Audited with the token that asked for it.
+    let refund_id = r["id"].as_str().unwrap().to_string();
+    let audit = env
+        .app
+        .store
+        .run(|c| billd::store::audit::recent(c, 10))
+        .await
+        .unwrap();
+    let entry = audit
+        .iter()
+        .find(|e| e.action == "refund.create" && e.target.as_deref() == Some(refund_id.as_str()))
+        .expect("the refund is in the audit log");
+    assert!(entry.actor.starts_with("token:tok_"), "{entry:?}");
 
     // 1,600 is more than the 1,500 left.
     let (status, e) = env

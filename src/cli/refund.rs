@@ -15,7 +15,6 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use serde::Serialize;
 
 use super::{Format, output};
 use crate::{
@@ -69,18 +68,6 @@ fn parse_target(id: &str) -> Result<Target, String> {
         .ok_or_else(|| format!("{id:?} is not a payment intent (pi_…) or a charge (ch_…, py_…) id"))
 }
 
-/// DESIGN §3's refund, plus the charge.
-#[derive(Debug, Serialize)]
-struct Printed {
-    id: String,
-    payment: String,
-    charge: Option<String>,
-    amount: i64,
-    currency: String,
-    status: Option<String>,
-    reason: Option<String>,
-}
-
 impl Args {
     pub fn run(self, config_path: Option<&Path>, format: Format) -> anyhow::Result<ExitCode> {
         let config = super::load_config(config_path)?;
@@ -112,27 +99,26 @@ impl Args {
         }
 
         let key = IdempotencyKey::generate();
-        let refund = runtime
-            .block_on(refunds::create(
+        let made = runtime
+            .block_on(refunds::refund(
                 &client,
-                &target,
+                &payment,
                 amount,
                 reason,
                 Some(&key),
             ))
             .map_err(|e| super::stripe_failure("Stripe refused the refund", e))?;
-        let v = &refund.value;
-        let refunded = v.amount.unwrap_or(amount);
+        let view = &made.view;
         let operator = audit::operator();
         {
             let conn = store.conn()?;
             let detail = format!(
                 "payment {} amount {} {} ({}){}",
-                target.id(),
-                refunded,
-                currency,
-                format_with_code(refunded, &currency),
-                v.reason
+                view.payment,
+                view.amount,
+                view.currency,
+                format_with_code(view.amount, &view.currency),
+                view.reason
                     .as_deref()
                     .map(|r| format!(" reason {r}"))
                     .unwrap_or_default()
@@ -141,7 +127,7 @@ impl Args {
                 &conn,
                 &operator,
                 "refund.create",
-                Some(&v.id),
+                Some(&view.id),
                 Some(&detail),
                 now_secs(),
             )
@@ -150,23 +136,14 @@ impl Args {
 
         // Write-through, as the API does: the charge (its refunded amount changed) and
         // the refund. A failure leaves the change to the webhooks.
-        let charge_id = payment
-            .charge
-            .as_ref()
-            .map(|c| c.value.id.clone())
-            .or_else(|| v.charge.clone());
-        let charge = match &charge_id {
-            Some(id) => runtime.block_on(refunds::retrieve_charge(&client, id)).ok(),
-            None => None,
-        };
         let origin = Origin::api_response(now_secs(), client.livemode());
         let written = (|| -> anyhow::Result<()> {
             let mut conn = store.conn()?;
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            if let Some(charge) = &charge {
-                events::write_charge(&tx, &charge.raw, origin)?;
+            if let Some(charge) = &made.charge_raw {
+                events::write_charge(&tx, charge, origin)?;
             }
-            events::write_refund(&tx, &refund.raw, origin)?;
+            events::write_refund(&tx, &made.refund_raw, origin)?;
             tx.commit()?;
             Ok(())
         })();
@@ -176,42 +153,16 @@ impl Args {
             );
         }
 
-        let printed = Printed {
-            id: v.id.clone(),
-            payment: v
-                .payment_intent
-                .clone()
-                .or_else(|| match &target {
-                    Target::PaymentIntent(id) => Some(id.clone()),
-                    Target::Charge(_) => None,
-                })
-                .or_else(|| {
-                    payment
-                        .charge
-                        .as_ref()
-                        .and_then(|c| c.value.payment_intent.clone())
-                })
-                .or_else(|| charge_id.clone())
-                .unwrap_or_else(|| target.id().to_string()),
-            charge: v.charge.clone().or(charge_id),
-            amount: refunded,
-            currency: v.currency.clone().unwrap_or(currency),
-            status: v.status.clone(),
-            reason: v.reason.clone(),
-        };
         output::print_one(
             format,
-            &printed,
+            view,
             vec![
-                ("id", printed.id.clone()),
-                ("payment", printed.payment.clone()),
-                ("charge", output::cell(&printed.charge)),
-                (
-                    "amount",
-                    format_with_code(printed.amount, &printed.currency),
-                ),
-                ("status", output::cell(&printed.status)),
-                ("reason", output::cell(&printed.reason)),
+                ("id", view.id.clone()),
+                ("payment", view.payment.clone()),
+                ("charge", output::cell(&view.charge)),
+                ("amount", format_with_code(view.amount, &view.currency)),
+                ("status", output::cell(&view.status)),
+                ("reason", output::cell(&view.reason)),
             ],
         )?;
         Ok(ExitCode::SUCCESS)

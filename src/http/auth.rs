@@ -26,7 +26,11 @@ pub fn required_scope(method: &Method, route: &str) -> Scope {
     }
 }
 
-pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// The id of the token that authenticated the request (for the audit log).
+#[derive(Debug, Clone)]
+pub struct Caller(pub String);
+
+pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -51,7 +55,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         .await;
     match found {
         Ok(Some((id, scope))) if scope >= needed => {
-            tracing::Span::current().record("token", id.as_str());
+            request.extensions_mut().insert(Caller(id));
             next.run(request).await
         }
         Ok(Some((_, scope))) => ApiError::forbidden(format!(

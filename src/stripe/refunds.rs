@@ -228,6 +228,86 @@ pub async fn retrieve_charge(client: &Client, id: &str) -> Result<Object<Charge>
         .await
 }
 
+/// DESIGN §3's refund, plus the charge: what billd answers and prints.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RefundView {
+    pub id: String,
+    /// The payment intent, or the charge of a payment without one.
+    pub payment: String,
+    pub charge: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    pub status: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// A refund made: the answer, and the raw objects write-through puts in the mirror.
+#[derive(Debug, Clone)]
+pub struct Made {
+    pub view: RefundView,
+    pub refund_raw: String,
+    /// The refunded charge as Stripe has it now (its refunded amount changed); `None`
+    /// when it could not be read (its webhook will bring it).
+    pub charge_raw: Option<String>,
+}
+
+/// Refunds `amount` (minor units, checked with [`Refundable::check`]) of `payment`,
+/// then reads its charge back. The one refund flow of the API and the CLI.
+pub async fn refund(
+    client: &Client,
+    payment: &Refundable,
+    amount: i64,
+    reason: Option<Reason>,
+    key: Option<&IdempotencyKey>,
+) -> Result<Made, StripeError> {
+    let target = &payment.target;
+    let refund = create(client, target, amount, reason, key).await?;
+    let charge_id = payment
+        .charge
+        .as_ref()
+        .map(|c| c.value.id.clone())
+        .or_else(|| refund.value.charge.clone());
+    let charge_raw = match &charge_id {
+        Some(id) => match retrieve_charge(client, id).await {
+            Ok(charge) => Some(charge.raw),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the refunded charge; its webhook will update the mirror");
+                None
+            }
+        },
+        None => None,
+    };
+    let v = refund.value;
+    let payment_id = v
+        .payment_intent
+        .clone()
+        .or_else(|| match target {
+            Target::PaymentIntent(id) => Some(id.clone()),
+            Target::Charge(_) => None,
+        })
+        .or_else(|| {
+            payment
+                .charge
+                .as_ref()
+                .and_then(|c| c.value.payment_intent.clone())
+        })
+        .or_else(|| charge_id.clone())
+        .unwrap_or_else(|| target.id().to_string());
+    Ok(Made {
+        view: RefundView {
+            id: v.id,
+            payment: payment_id,
+            charge: v.charge.or(charge_id),
+            amount: v.amount.unwrap_or(amount),
+            currency: v.currency.unwrap_or_else(|| payment.currency.clone()),
+            status: v.status,
+            reason: v.reason,
+        },
+        refund_raw: refund.raw,
+        charge_raw,
+    })
+}
+
 /// Refunds `amount` (minor units) of `target`. Check it against [`refundable`] first.
 pub async fn create(
     client: &Client,

@@ -3,21 +3,24 @@
 //! `Idempotency-Key`; written through to the mirror with the charge's new refunded
 //! amount.
 
-use axum::{Json, extract::State, http::StatusCode};
-use serde::{Deserialize, Serialize};
+use axum::{Extension, Json, extract::State, http::StatusCode};
+use serde::Deserialize;
 
 use super::{Body, write_through};
 use crate::{
     events,
     http::{
         AppState,
+        auth::Caller,
         error::{ApiError, ApiResult},
         idempotency::Key,
     },
+    store::audit,
     stripe::{
         self,
-        refunds::{Reason, Target},
+        refunds::{Made, Reason, RefundView, Target},
     },
+    time::now_secs,
 };
 
 #[derive(Debug, Deserialize)]
@@ -33,24 +36,12 @@ pub struct CreateBody {
     reason: Option<String>,
 }
 
-/// DESIGN §3's refund.
-#[derive(Debug, Serialize)]
-pub struct Refund {
-    id: String,
-    /// The payment intent, or the charge of a payment without one.
-    payment: String,
-    charge: Option<String>,
-    amount: i64,
-    currency: String,
-    status: Option<String>,
-    reason: Option<String>,
-}
-
 pub async fn create(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Key(key): Key,
     Body(body): Body<CreateBody>,
-) -> ApiResult<(StatusCode, Json<Refund>)> {
+) -> ApiResult<(StatusCode, Json<RefundView>)> {
     let target = target(&body)?;
     let reason = body
         .reason
@@ -66,68 +57,48 @@ pub async fn create(
         .transpose()?;
     let refundable = stripe::refunds::refundable(&state.stripe, &target).await?;
     let amount = refundable.check(body.amount)?;
-    let refund =
-        stripe::refunds::create(&state.stripe, &target, amount, reason, key.as_ref()).await?;
+    let Made {
+        view,
+        refund_raw,
+        charge_raw,
+    } = stripe::refunds::refund(&state.stripe, &refundable, amount, reason, key.as_ref()).await?;
 
-    // The charge's refunded amount changed: read it again for the mirror.
-    let charge_id = refundable
-        .charge
-        .as_ref()
-        .map(|c| c.value.id.clone())
-        .or_else(|| refund.value.charge.clone());
-    let charge = match &charge_id {
-        Some(id) => match stripe::refunds::retrieve_charge(&state.stripe, id).await {
-            Ok(charge) => Some(charge.raw),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the refunded charge; its webhook will update the mirror");
-                None
-            }
-        },
-        None => None,
-    };
-    let raw = refund.raw.clone();
+    // Who refunded what is recorded whatever happens to the write-through below.
+    let detail = format!(
+        "payment {} amount {} {}",
+        view.payment, view.amount, view.currency
+    );
+    let refund_id = view.id.clone();
+    let actor = format!("token:{}", caller.0);
+    if let Err(e) = state
+        .store
+        .run(move |c| {
+            audit::record(
+                c,
+                &actor,
+                "refund.create",
+                Some(&refund_id),
+                Some(&detail),
+                now_secs(),
+            )
+        })
+        .await
+    {
+        tracing::error!(error = %e, refund = %view.id, "the refund was made but its audit entry could not be written");
+    }
     write_through(
         &state,
         move |conn, origin| {
-            if let Some(charge) = &charge {
+            if let Some(charge) = &charge_raw {
                 events::write_charge(conn, charge, origin)?;
             }
-            events::write_refund(conn, &raw, origin)?;
+            events::write_refund(conn, &refund_raw, origin)?;
             Ok(())
         },
         |_| Ok(()),
     )
     .await;
-
-    let v = refund.value;
-    let payment_intent = v
-        .payment_intent
-        .clone()
-        .or_else(|| match &target {
-            Target::PaymentIntent(id) => Some(id.clone()),
-            Target::Charge(_) => None,
-        })
-        .or_else(|| {
-            refundable
-                .charge
-                .as_ref()
-                .and_then(|c| c.value.payment_intent.clone())
-        });
-    let charge = v.charge.clone().or(charge_id);
-    Ok((
-        StatusCode::CREATED,
-        Json(Refund {
-            payment: payment_intent
-                .or_else(|| charge.clone())
-                .unwrap_or_else(|| target.id().to_string()),
-            charge,
-            amount: v.amount.unwrap_or(amount),
-            currency: v.currency.unwrap_or(refundable.currency),
-            status: v.status,
-            reason: v.reason,
-            id: v.id,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// Exactly one of `payment_intent`, `charge`, `payment`.
