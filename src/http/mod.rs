@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 pub mod idempotency;
 pub mod metrics;
+pub mod openapi;
 pub mod request_id;
 pub mod webhook;
 
@@ -119,6 +120,8 @@ pub fn router(state: AppState) -> Router {
         .route("/stripe/webhook", post(webhook::receive))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        // Public: it documents the API and holds no data.
+        .route("/openapi.json", get(openapi::serve))
         .merge(api)
         .merge(metrics)
         .fallback(not_found)
