@@ -506,3 +506,19 @@ async fn metrics_need_a_read_token_unless_opened_and_count_dead_events() {
     );
     open.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_malformed_query_or_path_parameter_is_a_json_400() {
+    let app = spawn_app().await;
+    let write = app.token(Scope::Write).await;
+    for response in [
+        app.get("/stripe/events?limit=many", &write).await,
+        app.post("/stripe/flags/abc/resolve", &write).await,
+    ] {
+        assert_eq!(response.status(), 400);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["type"], "invalid_request", "{body}");
+        assert!(body["error"]["request_id"].is_string());
+    }
+    app.shutdown().await;
+}

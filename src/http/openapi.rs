@@ -812,12 +812,11 @@ fn responses() -> Value {
             "content": {"application/json": {"schema": schema_ref("Error")}},
         })
     };
-    let mut bad_request = error(
-        "Invalid input: a body, parameter or header; `param` names the field when one is at fault. A query string or path parameter of the wrong type is refused before billd sees it, as text/plain",
+    let bad_request = error(
+        "Invalid input: a body, query string, path parameter or header; `param` names the field when one is at fault",
         &["invalid_request", "invalid_signature"],
         false,
     );
-    bad_request["content"]["text/plain"] = json!({"schema": {"type": "string"}});
     let mut too_large = error(
         "The body is over 1 MiB (text/plain when refused while reading it)",
         &["invalid_request"],

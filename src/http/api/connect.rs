@@ -3,11 +3,8 @@
 //! its onboarding link, and `GET /stripe/connect/accounts/{id}` answers its
 //! verification status from the mirror (kept current by `account.updated` webhooks).
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use crate::http::api::Path;
+use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::{Body, write_through};

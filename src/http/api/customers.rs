@@ -5,11 +5,8 @@
 
 use std::collections::HashMap;
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use crate::http::api::Path;
+use axum::{Json, extract::State, http::StatusCode};
 use serde::Deserialize;
 
 use super::{Body, write_through};

@@ -1,9 +1,7 @@
 //! `GET /stripe/events`, `GET /stripe/events/{id}`, `POST /stripe/events/{id}/replay`.
 
-use axum::{
-    Json,
-    extract::{Path, Query, State},
-};
+use crate::http::api::{Path, Query};
+use axum::{Json, extract::State};
 use serde::{Deserialize, Serialize};
 
 use super::{List, page_limit};

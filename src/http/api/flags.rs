@@ -1,9 +1,7 @@
 //! `GET /stripe/flags`, `POST /stripe/flags/{id}/resolve`.
 
-use axum::{
-    Json,
-    extract::{Path, Query, State},
-};
+use crate::http::api::{Path, Query};
+use axum::{Json, extract::State};
 use serde::Deserialize;
 
 use super::{List, page_limit};

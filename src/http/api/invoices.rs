@@ -1,9 +1,7 @@
 //! `GET /stripe/invoices?customer=` from the mirror, newest first.
 
-use axum::{
-    Json,
-    extract::{Query, State},
-};
+use crate::http::api::Query;
+use axum::{Json, extract::State};
 use serde::Deserialize;
 
 use super::{List, page_limit};

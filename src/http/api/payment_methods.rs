@@ -3,10 +3,8 @@
 //! …/{pm}` (detach), `POST …/{pm}/default` (make it the default for invoices and
 //! subscriptions). Each is written through to the mirror.
 
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use crate::http::api::Path;
+use axum::{Json, extract::State};
 use serde::Deserialize;
 
 use super::{Body, customers, write_through};

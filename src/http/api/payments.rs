@@ -2,11 +2,8 @@
 //! `POST /stripe/payments`: a one-time payment, a PaymentIntent created and confirmed
 //! in Stripe, written through to the mirror.
 
-use axum::{
-    Json,
-    extract::{Query, State},
-    http::StatusCode,
-};
+use crate::http::api::Query;
+use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::{Body, List, page_limit, write_through};

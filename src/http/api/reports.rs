@@ -4,10 +4,8 @@
 //! Each answers a list, `{"data": [rows], "has_more": false}`: a report is never paged,
 //! its size is bounded by its periods and currencies. MRR answers one row per currency.
 
-use axum::{
-    Json,
-    extract::{Query, State},
-};
+use crate::http::api::Query;
+use axum::{Json, extract::State};
 use serde::Deserialize;
 
 use super::List;

@@ -4,11 +4,8 @@
 //! `?at_period_end=true`) through Stripe, written through to the mirror; and `GET
 //! /stripe/subscriptions/{id}` from the mirror.
 
-use axum::{
-    Json,
-    extract::{Path, Query, State},
-    http::StatusCode,
-};
+use crate::http::api::{Path, Query};
+use axum::{Json, extract::State, http::StatusCode};
 use serde::Deserialize;
 
 use super::{Body, write_through};
