@@ -34,19 +34,19 @@ async fn deliver(client: &reqwest::Client, address: &str, body: String) -> bool 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_the_daemon_mid_burst_loses_and_doubles_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
-    let daemon = Daemon::start(&config, "whsec_crash");
-    let client = reqwest::Client::new();
-
-    // A burst from 16 concurrent senders; the daemon dies part-way through it.
+/// Sends all events from 16 concurrent senders and calls `stop` once a third of them
+/// were acknowledged; returns every acknowledged event, including those answered
+/// while `stop` ran.
+async fn burst_until_stopped(
+    client: &reqwest::Client,
+    address: &str,
+    stop: impl FnOnce(),
+) -> BTreeSet<usize> {
     let (acked_tx, mut acked_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
     let mut senders = Vec::new();
     for lane in 0..16 {
         let client = client.clone();
-        let address = daemon.address.clone();
+        let address = address.to_string();
         let acked = acked_tx.clone();
         senders.push(tokio::spawn(async move {
             for i in (lane..EVENTS).step_by(16) {
@@ -64,13 +64,25 @@ async fn killing_the_daemon_mid_burst_loses_and_doubles_nothing() {
             break;
         }
     }
-    daemon.kill();
+    stop();
     for s in senders {
         s.await.unwrap();
     }
     while let Ok(i) = acked_rx.try_recv() {
         acked.insert(i);
     }
+    acked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_daemon_mid_burst_loses_and_doubles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let daemon = Daemon::start(&config, "whsec_crash");
+    let client = reqwest::Client::new();
+
+    // A burst from 16 concurrent senders; the daemon dies part-way through it.
+    let acked = burst_until_stopped(&client, &daemon.address.clone(), || daemon.kill()).await;
     assert!(
         acked.len() < EVENTS,
         "the kill came too late to test anything"
@@ -147,36 +159,10 @@ async fn sigterm_mid_burst_finishes_in_flight_work_and_loses_nothing() {
     let config = write_config(dir.path());
     let daemon = Daemon::start(&config, "whsec_crash");
     let client = reqwest::Client::new();
-    let (acked_tx, mut acked_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
-    let mut senders = Vec::new();
-    for lane in 0..16 {
-        let client = client.clone();
-        let address = daemon.address.clone();
-        let acked = acked_tx.clone();
-        senders.push(tokio::spawn(async move {
-            for i in (lane..EVENTS).step_by(16) {
-                if deliver(&client, &address, event(i)).await {
-                    let _ = acked.send(i);
-                }
-            }
-        }));
-    }
-    drop(acked_tx);
-    let mut acked = BTreeSet::new();
-    while let Some(i) = acked_rx.recv().await {
-        acked.insert(i);
-        if acked.len() == EVENTS / 3 {
-            break;
-        }
-    }
-    // A graceful stop: the daemon must exit 0 on its own.
-    let lines = daemon.stop();
-    for s in senders {
-        s.await.unwrap();
-    }
-    while let Ok(i) = acked_rx.try_recv() {
-        acked.insert(i);
-    }
+    // A graceful stop mid-burst: the daemon must exit 0 on its own.
+    let mut lines = Vec::new();
+    let acked =
+        burst_until_stopped(&client, &daemon.address.clone(), || lines = daemon.stop()).await;
     assert!(
         lines.iter().any(|l| l.contains("billd stopped")),
         "no clean stop logged"
