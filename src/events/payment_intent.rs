@@ -4,10 +4,13 @@
 //! Charge events write the same row (see `charge.rs`); the columns only a charge knows
 //! (`charge`, `amount_refunded`) are never written here.
 
-use rusqlite::{Connection, ToSql};
+use rusqlite::Connection;
 use serde::Deserialize;
 
-use super::{ApplyError, Event, Origin, Outcome, expandable, parse_json};
+use super::{
+    ApplyError, Event, Origin, Outcome, expandable, parse_json,
+    payment::{self, PaymentRow},
+};
 use crate::store::{
     flags::{self, Kind},
     mirror::{self, Table},
@@ -141,9 +144,6 @@ fn write(
     raw: &str,
     status: &str,
 ) -> Result<bool, ApplyError> {
-    let amount = pi.amount.unwrap_or(0);
-    let currency = pi.currency.clone().unwrap_or_default();
-    let failure_code = failure_code(pi);
     // `created` of a payment is when the money moved, which the charge knows; the
     // intent's own time only stands in until a charge is seen. (The column cannot be
     // left out: SQLite checks NOT NULL before it sees the conflict.)
@@ -152,32 +152,25 @@ fn write(
         Some(stored) => stored.parse().unwrap_or(fallback),
         None => pi.created.unwrap_or(fallback),
     };
-    let livemode = pi.livemode.unwrap_or(origin.livemode);
-    let mut columns: Vec<(&str, &dyn ToSql)> = vec![
-        ("id", &pi.id),
-        ("amount", &amount),
-        ("currency", &currency),
-        ("status", &status),
-        ("failure_code", &failure_code),
-        ("created", &created),
-        ("livemode", &livemode),
-        ("account", &origin.account),
-        ("raw", &raw),
-    ];
-    // A payment's customer and invoice never go away, but newer API versions leave the
-    // invoice out and a charge may have named them first: absent keeps what is known.
-    if pi.customer.is_some() {
-        columns.push(("customer", &pi.customer));
-    }
-    if pi.invoice.is_some() {
-        columns.push(("invoice", &pi.invoice));
-    }
-    Ok(mirror::upsert(
+    let failure_code = failure_code(pi);
+    payment::write(
         conn,
-        Table::Payments,
-        &columns,
-        origin.version,
-    )?)
+        origin,
+        &PaymentRow {
+            id: &pi.id,
+            charge: None,
+            amount: pi.amount.unwrap_or(0),
+            amount_refunded: None,
+            currency: pi.currency.as_deref().unwrap_or_default(),
+            status,
+            failure_code: failure_code.as_deref(),
+            created,
+            livemode: pi.livemode.unwrap_or(origin.livemode),
+            customer: pi.customer.as_deref(),
+            invoice: pi.invoice.as_deref(),
+            raw,
+        },
+    )
 }
 
 #[cfg(test)]
