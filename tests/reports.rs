@@ -802,6 +802,47 @@ async fn replaying_every_event_changes_no_report() {
 }
 
 #[tokio::test]
+async fn a_refund_stripe_announces_three_times_is_counted_once() {
+    // Stripe tells of one refund in charge.refunded (in the charge's list), in
+    // refund.created and in refund.updated; the revenue report must count it once.
+    let app = spawn_app().await;
+    let token = app.token(Scope::Read).await;
+    let c = Charge {
+        charge: "ch_once",
+        intent: "pi_once",
+        customer: "cus_once",
+        amount: 5000,
+        currency: "eur",
+        created: "2025-01-10T08:00:00Z",
+    };
+    let refund = refund_object("re_once", &c, 1500, "succeeded", "2025-02-03T08:00:00Z");
+    app.apply(charge_event("evt_once_paid", "succeeded", &c, vec![]))
+        .await;
+    let mut refunded = charge_event("evt_once_refunded", "refunded", &c, vec![refund.clone()]);
+    refunded["created"] = t("2025-02-03T08:00:00Z").into();
+    app.apply(refunded).await;
+    app.apply(refund_event(
+        "evt_once_re_created",
+        refund.clone(),
+        "2025-02-03T08:00:00Z",
+    ))
+    .await;
+    let mut updated = refund_event("evt_once_re_updated", refund, "2025-02-03T08:00:05Z");
+    updated["type"] = "refund.updated".into();
+    app.apply(updated).await;
+
+    let body = app.report("/stripe/reports/revenue", &token).await;
+    assert_eq!(
+        revenue_tuples(&body),
+        vec![
+            row("2025-01", "eur", 5000, 0, 5000, 1, 0),
+            row("2025-02", "eur", 0, 1500, -1500, 0, 0),
+        ]
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_empty_mirror_answers_empty_lists() {
     let app = spawn_app().await;
     let token = app.token(Scope::Read).await;
