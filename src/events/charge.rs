@@ -208,6 +208,7 @@ fn write(
             status,
             failure_code: ch.failure_code.as_deref(),
             created: ch.created.unwrap_or(origin.version.created),
+            created_is_provisional: false,
             livemode: ch.livemode.unwrap_or(origin.livemode),
             customer: ch.customer.as_deref(),
             invoice: ch.invoice.as_deref(),

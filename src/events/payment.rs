@@ -18,6 +18,8 @@ pub(super) struct PaymentRow<'a> {
     pub status: &'a str,
     pub failure_code: Option<&'a str>,
     pub created: i64,
+    /// `created` only stands in until another object (the charge) has set it.
+    pub created_is_provisional: bool,
     pub livemode: bool,
     pub customer: Option<&'a str>,
     pub invoice: Option<&'a str>,
@@ -57,10 +59,16 @@ pub(super) fn write(
             .filter(|k| k.2)
             .map(|(name, value, _)| (name, value)),
     );
-    Ok(mirror::upsert(
+    let insert_only: &[&str] = if row.created_is_provisional {
+        &["created"]
+    } else {
+        &[]
+    };
+    Ok(mirror::upsert_keeping(
         conn,
         Table::Payments,
         &columns,
+        insert_only,
         origin.version,
     )?)
 }

@@ -144,14 +144,6 @@ fn write(
     raw: &str,
     status: &str,
 ) -> Result<bool, ApplyError> {
-    // `created` of a payment is when the money moved, which the charge knows; the
-    // intent's own time only stands in until a charge is seen. (The column cannot be
-    // left out: SQLite checks NOT NULL before it sees the conflict.)
-    let fallback = origin.version.created;
-    let created = match mirror::column(conn, Table::Payments, &pi.id, "created")? {
-        Some(stored) => stored.parse().unwrap_or(fallback),
-        None => pi.created.unwrap_or(fallback),
-    };
     let failure_code = failure_code(pi);
     payment::write(
         conn,
@@ -164,7 +156,10 @@ fn write(
             currency: pi.currency.as_deref().unwrap_or_default(),
             status,
             failure_code: failure_code.as_deref(),
-            created,
+            // `created` of a payment is when the money moved, which the charge knows;
+            // the intent's own time only stands in for a new row.
+            created: pi.created.unwrap_or(origin.version.created),
+            created_is_provisional: true,
             livemode: pi.livemode.unwrap_or(origin.livemode),
             customer: pi.customer.as_deref(),
             invoice: pi.invoice.as_deref(),

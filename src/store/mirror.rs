@@ -66,6 +66,18 @@ pub fn upsert(
     columns: &[(&str, &dyn ToSql)],
     v: Version,
 ) -> Result<bool> {
+    upsert_keeping(conn, table, columns, &[], v)
+}
+
+/// [`upsert`], but the columns named in `insert_only` are written when the row is
+/// new and keep their stored values on an update.
+pub fn upsert_keeping(
+    conn: &Connection,
+    table: Table,
+    columns: &[(&str, &dyn ToSql)],
+    insert_only: &[&str],
+    v: Version,
+) -> Result<bool> {
     debug_assert_eq!(columns.first().map(|c| c.0), Some("id"));
     let t = table.name();
     let names: Vec<&str> = columns.iter().map(|c| c.0).collect();
@@ -73,6 +85,7 @@ pub fn upsert(
     let updates: Vec<String> = names
         .iter()
         .skip(1)
+        .filter(|c| !insert_only.contains(c))
         .chain(["ev_created", "ev_seq"].iter())
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
