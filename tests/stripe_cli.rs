@@ -720,3 +720,86 @@ async fn events_replay_from_stripe_ingests_the_events_billd_missed_and_no_event_
     );
     env.app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_refund_with_an_unknown_outcome_says_so_and_is_retried_with_its_key() {
+    let mock = MockServer::start().await;
+    let charge = |refunded: i64| {
+        json!({"id": "ch_unknown", "object": "charge", "amount": 5000, "amount_refunded": refunded,
+               "currency": "eur", "status": "succeeded", "payment_intent": null,
+               "customer": "cus_unknown", "created": 1_700_000_000, "livemode": false})
+    };
+    Mock::given(method("GET"))
+        .and(path("/v1/charges/ch_unknown"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(charge(0)))
+        .mount(&mock)
+        .await;
+    // Stripe fails (after billd's retries): the refund may or may not exist.
+    Mock::given(method("POST"))
+        .and(path("/v1/refunds"))
+        .respond_with(
+            ResponseTemplate::new(500)
+                .set_body_json(json!({"error": {"type": "api_error", "message": "try again"}})),
+        )
+        .up_to_n_times(3)
+        .mount(&mock)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/refunds"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "re_unknown", "object": "refund", "amount": 1000, "charge": "ch_unknown",
+            "payment_intent": null, "currency": "eur", "status": "succeeded",
+            "reason": null, "created": 1_700_000_100
+        })))
+        .mount(&mock)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("billd.sqlite");
+    let config = write_config(dir.path(), &db, &mock.uri());
+
+    let failed = billd(
+        &config,
+        &["refund", "ch_unknown", "--amount", "10", "--yes"],
+    )
+    .await
+    .code(1);
+    failed.stderr_has("may or may not have been made");
+    let key = failed
+        .stderr
+        .split("--idempotency-key ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the key to retry with")
+        .trim_end_matches(',')
+        .to_string();
+
+    let retried = billd(
+        &config,
+        &[
+            "refund",
+            "ch_unknown",
+            "--amount",
+            "10",
+            "--yes",
+            "--idempotency-key",
+            &key,
+            "--format",
+            "json",
+        ],
+    )
+    .await
+    .code(0);
+    assert_eq!(retried.json()["id"], "re_unknown");
+    // Every attempt of both runs asked Stripe with the one key, so Stripe could only
+    // ever make one refund.
+    let posts: Vec<String> = mock
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| r.headers["idempotency-key"].to_str().unwrap().to_string())
+        .collect();
+    assert!(posts.len() >= 2, "{posts:?}");
+    assert!(posts.iter().all(|k| *k == key), "{posts:?} vs {key}");
+}

@@ -61,6 +61,15 @@ pub struct Args {
     /// Refund without asking (required when stdin is not a terminal).
     #[arg(long)]
     yes: bool,
+    /// The idempotency key to send (default: a fresh one). When a refund's outcome is
+    /// unknown (a timeout, say), billd prints its key: run the command again with it,
+    /// and Stripe answers with the first attempt's refund instead of making another.
+    #[arg(long, value_name = "KEY", value_parser = parse_key)]
+    idempotency_key: Option<IdempotencyKey>,
+}
+
+fn parse_key(key: &str) -> Result<IdempotencyKey, String> {
+    IdempotencyKey::parse(key)
 }
 
 fn parse_target(id: &str) -> Result<Target, String> {
@@ -98,7 +107,10 @@ impl Args {
             return Ok(ExitCode::FAILURE);
         }
 
-        let key = IdempotencyKey::generate();
+        let key = self
+            .idempotency_key
+            .clone()
+            .unwrap_or_else(IdempotencyKey::generate);
         let made = runtime
             .block_on(refunds::refund(
                 &client,
@@ -107,22 +119,37 @@ impl Args {
                 reason,
                 Some(&key),
             ))
-            .map_err(|e| super::stripe_failure("Stripe refused the refund", e))?;
+            .map_err(|e| {
+                if e.outcome_unknown() {
+                    super::stripe_failure(
+                        &format!(
+                            "the refund may or may not have been made; do not run a new refund: \
+                             run this command again with --idempotency-key {}, which Stripe \
+                             answers with this attempt's refund if there was one",
+                            key.as_str()
+                        ),
+                        e,
+                    )
+                } else {
+                    super::stripe_failure("Stripe refused the refund", e)
+                }
+            })?;
         let view = &made.view;
         let operator = audit::operator();
-        {
-            let conn = store.conn()?;
-            let detail = format!(
-                "payment {} amount {} {} ({}){}",
-                view.payment,
-                view.amount,
-                view.currency,
-                format_with_code(view.amount, &view.currency),
-                view.reason
-                    .as_deref()
-                    .map(|r| format!(" reason {r}"))
-                    .unwrap_or_default()
-            );
+        let detail = format!(
+            "payment {} amount {} {} ({}){}",
+            view.payment,
+            view.amount,
+            view.currency,
+            format_with_code(view.amount, &view.currency),
+            view.reason
+                .as_deref()
+                .map(|r| format!(" reason {r}"))
+                .unwrap_or_default()
+        );
+        // The refund is made: a failure here must not look like a failed refund (a
+        // script would run it again), so it warns, as the API logs it.
+        let recorded = store.conn().and_then(|conn| {
             audit::record(
                 &conn,
                 &operator,
@@ -131,7 +158,12 @@ impl Args {
                 Some(&detail),
                 now_secs(),
             )
-            .context("the refund was made, but recording it in the audit log failed")?;
+        });
+        if let Err(e) = recorded {
+            eprintln!(
+                "warning: refund {} was made, but recording it in the audit log failed: {e}",
+                view.id
+            );
         }
 
         // Write-through, as the API does: the charge (its refunded amount changed) and

@@ -80,6 +80,19 @@ fn decline_label(code: &Option<String>, decline_code: &Option<String>) -> String
 }
 
 impl StripeError {
+    /// True when the request may have taken effect in Stripe although billd got no
+    /// answer it could read (a cut connection, a timeout, a 5xx): a write must then be
+    /// retried with the same idempotency key, never with a fresh one.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            StripeError::Connection(_)
+                | StripeError::Timeout
+                | StripeError::Server { .. }
+                | StripeError::Decode(_)
+        )
+    }
+
     /// Stripe's own message, for the caller (never for the logs).
     pub fn message(&self) -> Option<&str> {
         match self {
