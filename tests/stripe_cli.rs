@@ -803,3 +803,48 @@ async fn a_refund_with_an_unknown_outcome_says_so_and_is_retried_with_its_key() 
     assert!(posts.len() >= 2, "{posts:?}");
     assert!(posts.iter().all(|k| *k == key), "{posts:?} vs {key}");
 }
+
+#[tokio::test]
+async fn a_charge_captured_in_part_is_refunded_at_most_what_was_captured() {
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/charges/ch_partial"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "ch_partial", "object": "charge", "amount": 5000, "amount_captured": 3000,
+            "amount_refunded": 0, "currency": "eur", "status": "succeeded",
+            "payment_intent": null, "created": 1_700_000_000, "livemode": false
+        })))
+        .mount(&mock)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/refunds"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "re_partial", "object": "refund", "amount": 3000, "charge": "ch_partial",
+            "currency": "eur", "status": "succeeded", "created": 1_700_000_100
+        })))
+        .mount(&mock)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &dir.path().join("billd.sqlite"), &mock.uri());
+
+    billd(
+        &config,
+        &["refund", "ch_partial", "--amount", "40", "--yes"],
+    )
+    .await
+    .code(1)
+    .stderr_has("30.00");
+    billd(&config, &["refund", "ch_partial", "--yes"])
+        .await
+        .code(0);
+    let bodies: Vec<String> = mock
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| String::from_utf8(r.body).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert!(bodies[0].contains("amount=3000"), "{bodies:?}");
+}

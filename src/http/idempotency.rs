@@ -1,7 +1,7 @@
 //! `Idempotency-Key` on the API's writes: a request repeated with the same key (a
 //! client retrying after a timeout, say) gets the first request's answer, replayed by
 //! this process for 24 hours, and never runs twice. Concurrent requests with one key
-//! wait for the first. A key reused for a different request (method, path or body)
+//! wait for the first. A key reused (or still in use) for a different request (method, path or body)
 //! answers 409, as Stripe does.
 //!
 //! Only answers of requests that ran are kept: 2xx and 402 (a declined card), as
@@ -191,12 +191,13 @@ impl Replays {
             if e.fingerprint == fingerprint {
                 return Ok(e.answer.clone());
             }
-            if e.answer.initialized() {
+            // Still held by a running request (the map holds one reference): in use.
+            if e.answer.initialized() || Arc::strong_count(&e.answer) > 1 {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "idempotency_conflict",
-                    "this Idempotency-Key was used for a different request in the last 24 hours; \
-                     use a new key for a new request",
+                    "this Idempotency-Key is in use, or was used in the last 24 hours, by a \
+                     different request; use a new key for a new request",
                 ));
             }
             // The earlier request got no kept answer: the key is free again.
@@ -326,5 +327,36 @@ mod tests {
             assert_eq!(t.await.unwrap(), StatusCode::CREATED);
         }
         assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_key_in_use_by_a_running_request_is_refused_to_a_different_one() {
+        let replays = Arc::new(Replays::default());
+        let first = fingerprint(&Method::POST, "/stripe/refunds", b"{\"amount\":1}");
+        let other = fingerprint(&Method::POST, "/stripe/refunds", b"{\"amount\":2}");
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let (finish_tx, finish_rx) = tokio::sync::oneshot::channel::<()>();
+        let running = {
+            let replays = replays.clone();
+            tokio::spawn(async move {
+                replays
+                    .run(&key("k5"), first, || async move {
+                        let _ = started_tx.send(());
+                        let _ = finish_rx.await;
+                        StatusCode::CREATED.into_response()
+                    })
+                    .await
+                    .status()
+            })
+        };
+        started_rx.await.unwrap();
+        let second = replays
+            .run(&key("k5"), other, || async {
+                panic!("a second request with the key in use must not run")
+            })
+            .await;
+        assert_eq!(second.status(), StatusCode::CONFLICT);
+        finish_tx.send(()).unwrap();
+        assert_eq!(running.await.unwrap(), StatusCode::CREATED);
     }
 }

@@ -829,7 +829,7 @@ fn responses() -> Value {
         "CardDeclined": error("The card was declined; `decline_code` says why (`generic_decline` when Stripe names none), `code` is Stripe's", &["card_declined"], false),
         "Forbidden": error("The token's scope is too small for this route", &["forbidden"], false),
         "NotFound": error("No such object (in the mirror, or in Stripe)", &["not_found"], false),
-        "Conflict": error("The Idempotency-Key was used for a different request", &["idempotency_conflict"], false),
+        "Conflict": error("The Idempotency-Key is in use, or was used, by a different request", &["idempotency_conflict"], false),
         "PayloadTooLarge": too_large,
         "Unprocessable": error("Refused by Stripe (the object's state does not allow it) or by a rule of billd's", &["refused_by_stripe", "refund_exceeds_remainder", "not_refundable"], false),
         "RateLimited": error("Stripe is rate limiting billd; retry after `Retry-After` seconds", &["rate_limited"], true),

@@ -84,6 +84,10 @@ pub struct Charge {
     pub customer: Option<String>,
     #[serde(default)]
     pub amount: Option<i64>,
+    /// What was captured: at most this can be refunded (less than `amount` for a
+    /// charge captured in part).
+    #[serde(default)]
+    pub amount_captured: Option<i64>,
     #[serde(default)]
     pub amount_refunded: Option<i64>,
     #[serde(default)]
@@ -202,7 +206,13 @@ pub async fn refundable(client: &Client, target: &Target) -> Result<Refundable, 
     };
     let (amount, refunded, currency, status) = match (&charge, pi_status) {
         (Some(c), _) => (
-            c.value.amount.unwrap_or(0),
+            // An uncaptured charge cannot be refunded (Stripe refuses); a 0 here is
+            // taken as "not told", as some test doubles send it.
+            c.value
+                .amount_captured
+                .filter(|captured| *captured > 0)
+                .or(c.value.amount)
+                .unwrap_or(0),
             c.value.amount_refunded.unwrap_or(0),
             c.value.currency.clone().unwrap_or_default(),
             c.value.status.clone(),
@@ -344,6 +354,7 @@ mod tests {
                     payment_intent: Some("pi_1".into()),
                     customer: None,
                     amount: Some(amount),
+                    amount_captured: Some(amount),
                     amount_refunded: Some(refunded),
                     currency: Some("eur".into()),
                     status: Some("succeeded".into()),
