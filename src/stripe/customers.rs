@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 use stripe_core::customer::{
-    CreateCustomer, CreateCustomerInvoiceSettings, DeleteCustomer, RetrieveCustomer,
-    UpdateCustomer, UpdateCustomerInvoiceSettings,
+    CreateCustomer, CreateCustomerInvoiceSettings, DeleteCustomer, UpdateCustomer,
+    UpdateCustomerInvoiceSettings,
 };
 
 use super::{Client, IdempotencyKey, Object, StripeError};
@@ -127,11 +127,5 @@ pub async fn set_default_payment_method(
 pub async fn delete(client: &Client, id: &str) -> Result<Object<Customer>, StripeError> {
     client
         .send("customers.delete", &DeleteCustomer::new(id), None)
-        .await
-}
-
-pub async fn retrieve(client: &Client, id: &str) -> Result<Object<Customer>, StripeError> {
-    client
-        .send("customers.retrieve", &RetrieveCustomer::new(id), None)
         .await
 }
