@@ -75,12 +75,15 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
             include_str!("../../migrations/0002_reports.sql"),
             reports::migration_hook,
         ),
+        M::up(include_str!(
+            "../../migrations/0003_subscription_history_order.sql"
+        )),
     ])
 });
 
 /// Number of the newest migration this binary knows.
 pub fn latest_migration() -> usize {
-    2
+    3
 }
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
@@ -233,4 +236,22 @@ pub(crate) fn test_store() -> (tempfile::TempDir, Store) {
     let store = Store::open(&dir.path().join("t.sqlite"), 4, Duration::from_secs(5)).unwrap();
     store.migrate().unwrap();
     (dir, store)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_migration_file_is_applied_and_counted() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let files = std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+            })
+            .count();
+        assert_eq!(super::latest_migration(), files);
+        let (_dir, store) = super::test_store();
+        assert_eq!(store.applied_migrations().unwrap(), files);
+    }
 }
