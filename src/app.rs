@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::{Config, Secrets},
-    http::{self, AppState, api::plans::PlansCache},
+    http::{self, AppState, api::plans::PlansCache, limits::Limits},
     ingest::Ingest,
     signature::Verifier,
     store::Store,
@@ -113,7 +113,19 @@ impl App {
             stripe: self.stripe,
             replays: Arc::default(),
             plans,
+            limits: Arc::new(Limits::new(&self.config.limits, &self.config.server)),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(
+                self.config.limits.max_in_flight,
+            )),
         };
+        let limits = state.limits.clone();
+        let pruning = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                limits.prune();
+            }
+        });
         let router = http::router(state);
         let stopping = CancellationToken::new();
         let signal = stopping.clone();
@@ -123,18 +135,24 @@ impl App {
         });
         tracing::info!(addr = %addr, mode = ?self.config.stripe.mode, "billd serving");
         let grace = Duration::from_secs(self.config.server.shutdown_grace_secs);
-        let serve = axum::serve(self.listener, router)
-            .with_graceful_shutdown(stopping.clone().cancelled_owned());
-        let serve = tokio::spawn(async move { serve.await });
+        let serve = tokio::spawn(http::server::serve(
+            self.listener,
+            router,
+            self.config.limits.clone(),
+            stopping.clone(),
+        ));
         stopping.cancelled().await;
-        tracing::info!("shutting down: no new connections; finishing in-flight work");
+        tracing::info!(
+            "shutting down: no new connections; idle and half-sent ones closed; finishing requests being handled"
+        );
         match tokio::time::timeout(grace, serve).await {
-            Ok(result) => result?.context("HTTP server failed")?,
+            Ok(result) => result.context("HTTP server failed")?,
             Err(_) => tracing::warn!(
                 grace_secs = grace.as_secs(),
                 "in-flight requests did not finish in time"
             ),
         }
+        pruning.abort();
         stop_workers.cancel();
         for worker in workers {
             let _ = tokio::time::timeout(grace, worker).await;

@@ -43,6 +43,7 @@ pub struct Config {
     pub stripe: StripeConfig,
     pub workers: WorkerConfig,
     pub log: LogConfig,
+    pub limits: LimitsConfig,
     /// The file this was read from, if any.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -57,6 +58,58 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// Serve `GET /metrics` without a token.
     pub metrics_public: bool,
+    /// Addresses (or CIDR ranges) of reverse proxies whose `X-Forwarded-For` is believed
+    /// when billd decides who a client is (rate limits). Empty: the peer address.
+    pub trusted_proxies: Vec<String>,
+}
+
+/// Rate limits and server protections (DESIGN §2 `[limits]`): what an unauthenticated
+/// caller can cost is bounded by these.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Requests that fail authentication or signature verification, per client address:
+    /// a burst of this many...
+    pub failed_auth_burst: u32,
+    /// ...refilling this many per second.
+    pub failed_auth_per_sec: u32,
+    /// Money routes (payments, refunds, Checkout, Connect, replay), per token: burst...
+    pub money_burst: u32,
+    /// ...and refill per second.
+    pub money_per_sec: u32,
+    /// `POST /stripe/webhook`, per client address: burst...
+    pub webhook_burst: u32,
+    /// ...and refill per second.
+    pub webhook_per_sec: u32,
+    /// Time a connection has to send a request's headers, counted from when it starts
+    /// waiting for them (when it opens, or after its previous answer).
+    pub header_read_timeout_secs: u64,
+    /// Time a request has to send its whole body, counted from its headers.
+    pub body_read_timeout_secs: u64,
+    /// Longest a keep-alive connection stays open waiting for its next request.
+    pub idle_timeout_secs: u64,
+    /// Open connections at most; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Requests being handled at once at most; more answer 503 at once.
+    pub max_in_flight: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            failed_auth_burst: 50,
+            failed_auth_per_sec: 1,
+            money_burst: 20,
+            money_per_sec: 2,
+            webhook_burst: 2_000,
+            webhook_per_sec: 1_000,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            max_connections: 1_024,
+            max_in_flight: 512,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,6 +193,8 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// Directory of the daily rolling JSON log file; empty disables the file.
     pub dir: PathBuf,
+    /// Daily files kept; older ones are deleted when the file rolls over.
+    pub keep_days: usize,
 }
 
 impl Default for ServerConfig {
@@ -148,6 +203,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             shutdown_grace_secs: 30,
             metrics_public: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -197,6 +253,7 @@ impl Default for LogConfig {
             level: "info".into(),
             format: LogFormat::Auto,
             dir: PathBuf::from("./data/logs"),
+            keep_days: 14,
         }
     }
 }
@@ -290,6 +347,48 @@ impl Config {
         }
         if self.workers.poll_interval_ms == 0 {
             return invalid("workers.poll_interval_ms", "must be positive");
+        }
+        if self.log.keep_days == 0 {
+            return invalid("log.keep_days", "must be at least 1");
+        }
+        for proxy in &self.server.trusted_proxies {
+            if crate::http::limits::AddressRange::parse(proxy).is_none() {
+                return invalid(
+                    "server.trusted_proxies",
+                    "each entry must be an IP address or a CIDR range (10.0.0.0/8)",
+                );
+            }
+        }
+        let l = &self.limits;
+        for (key, value) in [
+            ("limits.failed_auth_burst", l.failed_auth_burst),
+            ("limits.failed_auth_per_sec", l.failed_auth_per_sec),
+            ("limits.money_burst", l.money_burst),
+            ("limits.money_per_sec", l.money_per_sec),
+            ("limits.webhook_burst", l.webhook_burst),
+            ("limits.webhook_per_sec", l.webhook_per_sec),
+        ] {
+            if value == 0 {
+                return invalid(key, "must be at least 1");
+            }
+        }
+        for (key, value) in [
+            (
+                "limits.header_read_timeout_secs",
+                l.header_read_timeout_secs,
+            ),
+            ("limits.body_read_timeout_secs", l.body_read_timeout_secs),
+            ("limits.idle_timeout_secs", l.idle_timeout_secs),
+        ] {
+            if value == 0 {
+                return invalid(key, "must be at least 1 second");
+            }
+        }
+        if l.max_connections == 0 {
+            return invalid("limits.max_connections", "must be at least 1");
+        }
+        if l.max_in_flight == 0 {
+            return invalid("limits.max_in_flight", "must be at least 1");
         }
         Ok(())
     }

@@ -9,8 +9,11 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{AppState, error::ApiError};
+use super::{AppState, error::ApiError, limits, metrics};
 use crate::store::tokens::{self, Scope};
+
+/// Longer than any token `billd token create` makes.
+const MAX_TOKEN_LEN: usize = 256;
 
 /// The scope a route needs.
 pub fn required_scope(method: &Method, route: &str) -> Scope {
@@ -37,17 +40,31 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| request.uri().path().to_string());
     let needed = required_scope(request.method(), &route);
+    // An address that failed too often is refused before its token is even looked up.
+    let client = limits::client_of(&state, &request);
+    if let Err(limited) = state.limits.check_not_blocked(client) {
+        metrics::protection("rate_limited");
+        return ApiError::from(limited).into_response();
+    }
+    let failed = |error: ApiError| match state.limits.failed(client) {
+        Ok(()) => error.into_response(),
+        Err(limited) => {
+            tracing::warn!("authentication failures from one client address: rate limited");
+            metrics::protection("rate_limited");
+            ApiError::from(limited).into_response()
+        }
+    };
     let token = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return ApiError::unauthorized(
+    // billd's tokens are short; a long one is not worth hashing and looking up.
+    let Some(token) = token.filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN) else {
+        return failed(ApiError::unauthorized(
             "missing bearer token: send `Authorization: Bearer <token>`",
-        )
-        .into_response();
+        ));
     };
     let found = state
         .store
@@ -64,7 +81,7 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
             needed.as_str()
         ))
         .into_response(),
-        Ok(None) => ApiError::unauthorized("unknown or revoked token").into_response(),
+        Ok(None) => failed(ApiError::unauthorized("unknown or revoked token")),
         Err(e) => ApiError::from(e).into_response(),
     }
 }

@@ -71,6 +71,28 @@ impl ApiError {
         e
     }
 
+    /// A rate limit refused the request: 429 with `Retry-After`.
+    pub fn rate_limited(retry_after_secs: u64) -> ApiError {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests; retry after the seconds in Retry-After",
+        );
+        e.retry_after = Some(retry_after_secs.max(1));
+        e
+    }
+
+    /// The server is at its cap of requests in flight: 503, retry soon.
+    pub fn overloaded() -> ApiError {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "the server is handling as many requests as it may; retry shortly",
+        );
+        e.retry_after = Some(1);
+        e
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }

@@ -15,8 +15,24 @@ use axum::{extract::State, http::header, response::IntoResponse};
 use super::{AppState, error::ApiResult};
 use crate::store::{events, flags};
 
-const OUTCOMES: [&str; 4] = ["stored", "duplicate", "rejected", "not_stored"];
-static WEBHOOKS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+const OUTCOMES: [&str; 5] = [
+    "stored",
+    "duplicate",
+    "rejected",
+    "not_stored",
+    "rate_limited",
+];
+static WEBHOOKS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+
+const PROTECTIONS: [&str; 3] = ["connection_refused", "rate_limited", "overloaded"];
+static PROTECTED: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
+
+/// Counts one request or connection refused by a server protection (`[limits]`).
+pub fn protection(reason: &'static str) {
+    if let Some(i) = PROTECTIONS.iter().position(|o| *o == reason) {
+        PROTECTED[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 /// Counts one webhook delivery by outcome.
 pub fn webhook(outcome: &'static str) {
@@ -69,5 +85,24 @@ pub async fn render(State(state): State<AppState>) -> ApiResult<impl IntoRespons
         let n = WEBHOOKS[i].load(Ordering::Relaxed);
         let _ = writeln!(out, "billd_webhooks_total{{outcome=\"{outcome}\"}} {n}");
     }
+    let _ = writeln!(
+        out,
+        "# HELP billd_refused_total Connections and requests refused by this process's limits."
+    );
+    let _ = writeln!(out, "# TYPE billd_refused_total counter");
+    for (i, reason) in PROTECTIONS.iter().enumerate() {
+        let n = PROTECTED[i].load(Ordering::Relaxed);
+        let _ = writeln!(out, "billd_refused_total{{reason=\"{reason}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP billd_webhook_hmacs_total HMACs computed verifying webhook signatures."
+    );
+    let _ = writeln!(out, "# TYPE billd_webhook_hmacs_total counter");
+    let _ = writeln!(
+        out,
+        "billd_webhook_hmacs_total {}",
+        state.verifier.hmac_count()
+    );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }

@@ -4,9 +4,11 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod idempotency;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod request_id;
+pub mod server;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -44,6 +46,10 @@ pub struct AppState {
     pub replays: Arc<idempotency::Replays>,
     /// `GET /stripe/plans`, cleared by the workers on catalog events.
     pub plans: Arc<api::plans::PlansCache>,
+    /// This process's rate limits.
+    pub limits: Arc<limits::Limits>,
+    /// Permits for requests being handled (`[limits] max_in_flight`).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -103,10 +109,15 @@ pub fn router(state: AppState) -> Router {
             "/stripe/reports/failed-payments",
             get(api::reports::failed_payments),
         )
-        // Innermost first: replays are only for authenticated requests.
+        // Innermost first: replays are only for authenticated requests, and a request
+        // refused by its token's rate limit never reaches them.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::layer,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::money_layer,
         ))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::layer));
     // Prometheus needs `read` unless the config opens it.
@@ -117,7 +128,13 @@ pub fn router(state: AppState) -> Router {
         metrics.route_layer(middleware::from_fn_with_state(state.clone(), auth::layer))
     };
     Router::new()
-        .route("/stripe/webhook", post(webhook::receive))
+        .route(
+            "/stripe/webhook",
+            post(webhook::receive).route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                webhook::guard,
+            )),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         // Public: it documents the API and holds no data.
@@ -126,6 +143,10 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::in_flight_layer,
+        ))
         .layer(middleware::from_fn(request_id::layer))
         .with_state(state)
 }

@@ -1,14 +1,27 @@
 //! `POST /stripe/webhook`: verify the signature on the raw bytes, read the envelope,
 //! store the event durably, answer. No handler work happens here (DESIGN §5.3).
 
-use axum::{Json, body::Bytes, extract::State, http::HeaderMap};
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Request, State},
+    http::HeaderMap,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
 use serde::Serialize;
 use tracing::Instrument;
 
-use super::{AppState, error::ApiError, metrics};
+use super::{
+    AppState,
+    error::ApiError,
+    limits::{ClientAddr, Limited},
+    metrics,
+};
 use crate::{
     events::{EnvelopeHeader, parse_json},
     ingest::IngestError,
+    signature::SignatureError,
     store::events::{Inserted, NewEvent},
 };
 
@@ -18,8 +31,35 @@ pub struct Received {
     duplicate: bool,
 }
 
+/// Runs before the body is read: a client past its failure or webhook limit, or a
+/// `Stripe-Signature` header too large to be Stripe's, costs no body read and no HMAC.
+pub async fn guard(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Err(limited) = state
+        .limits
+        .check_not_blocked(client)
+        .and_then(|()| state.limits.webhook(client))
+    {
+        metrics::webhook("rate_limited");
+        return ApiError::from(limited).into_response();
+    }
+    let oversized = request
+        .headers()
+        .get("stripe-signature")
+        .is_some_and(|v| v.len() > crate::signature::MAX_HEADER_LEN);
+    if oversized {
+        return refused(&state, client, SignatureError::Oversized.into()).into_response();
+    }
+    next.run(request).await
+}
+
 pub async fn receive(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Received>, ApiError> {
@@ -27,31 +67,33 @@ pub async fn receive(
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok())
     else {
-        return Err(rejected(
-            "missing signature",
-            ApiError::invalid("missing Stripe-Signature header"),
+        return Err(refused(
+            &state,
+            client,
+            Refusal::new(
+                "missing signature",
+                ApiError::invalid("missing Stripe-Signature header"),
+            ),
         ));
     };
     if let Err(e) = state.verifier.verify(&body, header, (state.clock)()) {
-        return Err(rejected(
-            &e.to_string(),
-            ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "invalid_signature",
-                format!("signature verification failed: {e}"),
-            ),
-        ));
+        return Err(refused(&state, client, e.into()));
     }
     let Ok(text) = std::str::from_utf8(&body) else {
-        return Err(rejected(
-            "not UTF-8",
-            ApiError::invalid("the body is not UTF-8 JSON"),
+        return Err(refused(
+            &state,
+            client,
+            Refusal::new("not UTF-8", ApiError::invalid("the body is not UTF-8 JSON")),
         ));
     };
     let envelope: EnvelopeHeader = parse_json(text, "event").map_err(|e| {
-        rejected(
-            &e.to_string(),
-            ApiError::invalid(format!("malformed event: {e}")),
+        refused(
+            &state,
+            client,
+            Refusal::new(
+                &e.to_string(),
+                ApiError::invalid(format!("malformed event: {e}")),
+            ),
         )
     })?;
     let span = tracing::info_span!(
@@ -93,9 +135,44 @@ pub async fn receive(
     }
 }
 
-/// Counts and logs a rejected delivery. `reason` never holds body content.
-fn rejected(reason: &str, error: ApiError) -> ApiError {
+/// Why a delivery was refused (`reason` never holds body content) and its answer.
+struct Refusal {
+    reason: String,
+    error: ApiError,
+}
+
+impl Refusal {
+    fn new(reason: &str, error: ApiError) -> Refusal {
+        Refusal {
+            reason: reason.to_string(),
+            error,
+        }
+    }
+}
+
+impl From<SignatureError> for Refusal {
+    fn from(e: SignatureError) -> Refusal {
+        Refusal::new(
+            &e.to_string(),
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_signature",
+                format!("signature verification failed: {e}"),
+            ),
+        )
+    }
+}
+
+/// Counts and logs a refused delivery, and counts it against the client's failure
+/// limit: past it, the answer is 429 (and later deliveries are refused unread).
+fn refused(state: &AppState, client: Option<std::net::IpAddr>, refusal: Refusal) -> ApiError {
     metrics::webhook("rejected");
-    tracing::warn!(outcome = "rejected", reason, "webhook rejected");
-    error
+    tracing::warn!(outcome = "rejected", reason = %refusal.reason, "webhook rejected");
+    match state.limits.failed(client) {
+        Ok(()) => refusal.error,
+        Err(limited @ Limited(_)) => {
+            metrics::protection("rate_limited");
+            ApiError::from(limited)
+        }
+    }
 }
