@@ -111,7 +111,6 @@ impl App {
             clock: self.clock,
             metrics_public: self.config.server.metrics_public,
             stripe: self.stripe,
-            replays: Arc::default(),
             plans,
             limits: Arc::new(Limits::new(&self.config.limits, &self.config.server)),
             in_flight: Arc::new(tokio::sync::Semaphore::new(

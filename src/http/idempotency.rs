@@ -1,63 +1,47 @@
 //! `Idempotency-Key` on the API's writes: a request repeated with the same key (a
-//! client retrying after a timeout, say) gets the first request's answer, replayed by
-//! this process for 24 hours, and never runs twice. Concurrent requests with one key
-//! wait for the first. A key reused (or still in use) for a different request (method, path or body)
-//! answers 409, as Stripe does.
+//! client retrying after a timeout, say) gets the first request's answer for 24 hours
+//! and never runs twice, whichever billd process serves it and across restarts: the
+//! records live in the database (`store::idempotency`), keyed by (token, key), so one
+//! token's key never answers another's request. Concurrent requests with one key wait
+//! for the first. A key reused (or still in use) for a different request (method,
+//! path or body) answers 409, as Stripe does.
 //!
 //! Only answers of requests that ran are kept: 2xx and 402 (a declined card), as
 //! Stripe keeps them. Errors a retry may cure (400, 409, 429, 5xx, Stripe unreachable)
-//! are not: the retry runs again. The handlers also send the key to Stripe with the
-//! call's POST, so a retry served by another billd process is deduplicated by Stripe.
+//! are not: their record is deleted and the retry runs again. The handlers also send
+//! the key to Stripe with the call's POST, so even a retry that takes over the claim of
+//! a process that died mid-request is deduplicated by Stripe.
 
-use std::{
-    collections::HashMap,
-    future::Future,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use axum::{
     body::{Body, Bytes},
     extract::{FromRequestParts, Request, State},
-    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, request::Parts},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header, request::Parts},
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use rusqlite::Connection;
 use sha2::{Digest, Sha256};
-use tokio::sync::OnceCell;
 
-use super::{AppState, BODY_LIMIT, error::ApiError};
-use crate::stripe::IdempotencyKey;
+use super::{AppState, BODY_LIMIT, auth::Caller, error::ApiError};
+use crate::{
+    store::idempotency::{self as records, Attempt, Claim, Kept},
+    stripe::IdempotencyKey,
+    time::now_ms,
+};
 
 pub static HEADER: HeaderName = HeaderName::from_static("idempotency-key");
 /// On a replayed answer, as Stripe marks them.
 pub static REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
-const KEEP: Duration = Duration::from_secs(24 * 3600);
-const MAX_ENTRIES: usize = 10_000;
-
-/// The kept answers, by key.
-#[derive(Default)]
-pub struct Replays {
-    entries: Mutex<HashMap<String, Entry>>,
-}
-
-struct Entry {
-    fingerprint: [u8; 32],
-    at: Instant,
-    answer: Arc<OnceCell<Kept>>,
-}
-
-/// An answer as kept: enough to send it again.
-#[derive(Debug, Clone)]
-pub struct Kept {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
+/// How long a running request holds its key before a retry may take it over (its
+/// process must have died): longer than any request's Stripe calls with their retries.
+const LEASE: Duration = Duration::from_secs(600);
+/// How long a retry waits for the same request running elsewhere before answering 409.
+const WAIT: Duration = Duration::from_secs(60);
+/// Largest answer kept (billd's answers are a few kB).
+const MAX_KEPT: usize = 1024 * 1024;
 
 /// The request's `Idempotency-Key`, for handlers to pass on to Stripe (the middleware
 /// has already checked it).
@@ -82,7 +66,7 @@ fn parse(v: &HeaderValue) -> Result<IdempotencyKey, ApiError> {
     IdempotencyKey::parse(text).map_err(ApiError::invalid)
 }
 
-/// The middleware, on the authenticated API routes.
+/// The middleware, on the authenticated API routes (after `auth::layer`).
 pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if matches!(*request.method(), Method::GET | Method::HEAD) {
         return next.run(request).await;
@@ -91,6 +75,10 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         None => return next.run(request).await,
         Some(Err(e)) => return e.into_response(),
         Some(Ok(key)) => key,
+    };
+    let Some(Caller(token_id)) = request.extensions().get::<Caller>().cloned() else {
+        // Only authenticated requests get here; without a caller there is no record.
+        return next.run(request).await;
     };
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, BODY_LIMIT).await else {
@@ -103,10 +91,24 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     };
     let fingerprint = fingerprint(&parts.method, &parts.uri.to_string(), &body);
     let request = Request::from_parts(parts, Body::from(body));
-    state
-        .replays
-        .run(&key, fingerprint, || next.run(request))
-        .await
+    let record = Record {
+        state: &state,
+        token_id,
+        key: key.as_str().to_string(),
+        fingerprint,
+    };
+    match record.claim().await {
+        Ok(Claim::Claimed) => record.run(next.run(request).await).await,
+        Ok(Claim::Done(kept)) => replay(kept),
+        Ok(Claim::Conflict) => conflict(),
+        Ok(Claim::Running) => ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_in_progress",
+            "a request with this Idempotency-Key is still running; retry later with the same key",
+        )
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 fn fingerprint(method: &Method, uri: &str, body: &[u8]) -> [u8; 32] {
@@ -119,244 +121,121 @@ fn fingerprint(method: &Method, uri: &str, body: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
-impl Replays {
-    /// Answers the kept answer of this request, or runs it (once at a time).
-    pub async fn run<F, Fut>(&self, key: &IdempotencyKey, fingerprint: [u8; 32], run: F) -> Response
+/// One request's claim on its (token, key).
+struct Record<'a> {
+    state: &'a AppState,
+    token_id: String,
+    key: String,
+    fingerprint: [u8; 32],
+}
+
+impl Record<'_> {
+    /// Runs `f` on this record's attempt off the async runtime.
+    async fn with<T, F>(&self, f: F) -> crate::store::Result<T>
     where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Response>,
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, Attempt) -> crate::store::Result<T> + Send + 'static,
     {
-        let cell = match self.cell(key, fingerprint) {
-            Ok(cell) => cell,
-            Err(e) => return e.into_response(),
-        };
-        let ran = AtomicBool::new(false);
-        let outcome = cell
-            .get_or_try_init(|| async {
-                ran.store(true, Ordering::Relaxed);
-                let response = run().await;
-                let status = response.status();
-                if !(status.is_success() || status == StatusCode::PAYMENT_REQUIRED) {
-                    return Err(response);
-                }
-                let (parts, body) = response.into_parts();
-                match axum::body::to_bytes(body, usize::MAX).await {
-                    Ok(body) => Ok(Kept {
-                        status: parts.status,
-                        headers: parts.headers,
-                        body,
-                    }),
-                    Err(_) => Err(ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
-                        "the answer could not be read",
-                    )
-                    .into_response()),
-                }
+        let (token_id, key, fingerprint) =
+            (self.token_id.clone(), self.key.clone(), self.fingerprint);
+        self.state
+            .store
+            .run(move |c| {
+                let attempt = Attempt {
+                    token_id: &token_id,
+                    key: &key,
+                    fingerprint: &fingerprint,
+                };
+                f(c, attempt)
             })
-            .await;
-        match outcome {
-            Ok(kept) => {
-                let replayed = !ran.load(Ordering::Relaxed);
-                if replayed {
-                    tracing::info!(
-                        status = kept.status.as_u16(),
-                        "answered from an earlier request with the same Idempotency-Key"
-                    );
-                }
-                let mut response =
-                    (kept.status, kept.headers.clone(), kept.body.clone()).into_response();
-                if replayed {
-                    response
-                        .headers_mut()
-                        .insert(REPLAYED.clone(), HeaderValue::from_static("true"));
-                }
-                response
+            .await
+    }
+
+    /// Claims the key, waiting while the same request runs elsewhere.
+    async fn claim(&self) -> Result<Claim, ApiError> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut pause = Duration::from_millis(10);
+        loop {
+            let claim = self
+                .with(|c, attempt| records::claim(c, attempt, now_ms(), LEASE.as_millis() as i64))
+                .await?;
+            if claim != Claim::Running || tokio::time::Instant::now() >= deadline {
+                return Ok(claim);
             }
-            // Not kept: answered as it is.
-            Err(response) => response,
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(250));
         }
     }
 
-    fn cell(
-        &self,
-        key: &IdempotencyKey,
-        fingerprint: [u8; 32],
-    ) -> Result<Arc<OnceCell<Kept>>, ApiError> {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        if let Some(e) = entries.get(key.as_str())
-            && now.duration_since(e.at) < KEEP
+    /// Keeps the answer of the request that ran (or frees the key), and answers it.
+    async fn run(self, response: Response) -> Response {
+        let status = response.status();
+        if !(status.is_success() || status == StatusCode::PAYMENT_REQUIRED) {
+            self.release().await;
+            return response;
+        }
+        let (parts, body) = response.into_parts();
+        let Ok(body) = axum::body::to_bytes(body, MAX_KEPT).await else {
+            self.release().await;
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the answer could not be read",
+            )
+            .into_response();
+        };
+        let kept = Kept {
+            status: status.as_u16(),
+            content_type: parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            body: body.to_vec(),
+        };
+        if let Err(e) = self
+            .with(move |c, attempt| records::complete(c, attempt, &kept))
+            .await
         {
-            if e.fingerprint == fingerprint {
-                return Ok(e.answer.clone());
-            }
-            // Still held by a running request (the map holds one reference): in use.
-            if e.answer.initialized() || Arc::strong_count(&e.answer) > 1 {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "idempotency_conflict",
-                    "this Idempotency-Key is in use, or was used in the last 24 hours, by a \
-                     different request; use a new key for a new request",
-                ));
-            }
-            // The earlier request got no kept answer: the key is free again.
+            // The request ran and its answer goes out; a retry runs it again, and Stripe
+            // deduplicates its calls by the same key.
+            tracing::error!(error = %e, "the answer of an Idempotency-Key request could not be kept");
         }
-        if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, e| now.duration_since(e.at) < KEEP);
-            while entries.len() >= MAX_ENTRIES {
-                let Some(oldest) = entries
-                    .iter()
-                    .min_by_key(|(_, e)| e.at)
-                    .map(|(k, _)| k.clone())
-                else {
-                    break;
-                };
-                entries.remove(&oldest);
-            }
+        Response::from_parts(parts, Body::from(body))
+    }
+
+    async fn release(&self) {
+        if let Err(e) = self.with(|c, attempt| records::release(c, attempt)).await {
+            // The key stays held until its lease ends; a retry then takes it over.
+            tracing::warn!(error = %e, "an Idempotency-Key could not be released");
         }
-        let answer = Arc::new(OnceCell::new());
-        entries.insert(
-            key.as_str().to_string(),
-            Entry {
-                fingerprint,
-                at: now,
-                answer: answer.clone(),
-            },
-        );
-        Ok(answer)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::sync::atomic::AtomicUsize;
-
-    use super::*;
-
-    fn key(k: &str) -> IdempotencyKey {
-        IdempotencyKey::parse(k).unwrap()
+fn replay(kept: Kept) -> Response {
+    tracing::info!(
+        status = kept.status,
+        "answered from an earlier request with the same Idempotency-Key"
+    );
+    let status = StatusCode::from_u16(kept.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, Bytes::from(kept.body)).into_response();
+    let headers = response.headers_mut();
+    if let Some(ct) = kept
+        .content_type
+        .and_then(|c| HeaderValue::from_str(&c).ok())
+    {
+        headers.insert(header::CONTENT_TYPE, ct);
     }
+    headers.insert(REPLAYED.clone(), HeaderValue::from_static("true"));
+    response
+}
 
-    async fn body(response: Response) -> String {
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        String::from_utf8(bytes.to_vec()).unwrap()
-    }
-
-    #[tokio::test]
-    async fn a_kept_answer_is_replayed_and_a_different_request_with_the_key_conflicts() {
-        let replays = Replays::default();
-        let runs = AtomicUsize::new(0);
-        let run = || async {
-            let n = runs.fetch_add(1, Ordering::SeqCst);
-            (StatusCode::CREATED, format!("run {n}")).into_response()
-        };
-        let a = fingerprint(&Method::POST, "/stripe/refunds", b"{\"amount\":1}");
-        let first = replays.run(&key("k1"), a, run).await;
-        assert_eq!(body(first).await, "run 0");
-        let again = replays.run(&key("k1"), a, run).await;
-        assert_eq!(again.status(), StatusCode::CREATED);
-        assert_eq!(again.headers().get(&REPLAYED).unwrap(), "true");
-        assert_eq!(body(again).await, "run 0");
-        let b = fingerprint(&Method::POST, "/stripe/refunds", b"{\"amount\":2}");
-        let other = replays.run(&key("k1"), b, run).await;
-        assert_eq!(other.status(), StatusCode::CONFLICT);
-        assert_eq!(runs.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test]
-    async fn answers_a_retry_may_change_are_not_kept() {
-        let replays = Replays::default();
-        let f = fingerprint(&Method::POST, "/stripe/customers", b"{}");
-        for status in [StatusCode::SERVICE_UNAVAILABLE, StatusCode::BAD_REQUEST] {
-            let r = replays
-                .run(&key("k2"), f, || async { status.into_response() })
-                .await;
-            assert_eq!(r.status(), status);
-        }
-        // The key is free for a corrected request, whose answer is then kept.
-        let g = fingerprint(&Method::POST, "/stripe/customers", b"{\"email\":null}");
-        let r = replays
-            .run(&key("k2"), g, || async {
-                StatusCode::CREATED.into_response()
-            })
-            .await;
-        assert_eq!(r.status(), StatusCode::CREATED);
-        let r = replays
-            .run(&key("k2"), g, || async {
-                StatusCode::IM_A_TEAPOT.into_response()
-            })
-            .await;
-        assert_eq!(r.status(), StatusCode::CREATED);
-        // A declined card is kept: retrying does not charge again.
-        let h = fingerprint(&Method::POST, "/stripe/payments", b"{}");
-        let r = replays
-            .run(&key("k3"), h, || async {
-                StatusCode::PAYMENT_REQUIRED.into_response()
-            })
-            .await;
-        assert_eq!(r.status(), StatusCode::PAYMENT_REQUIRED);
-        let r = replays
-            .run(&key("k3"), h, || async { StatusCode::OK.into_response() })
-            .await;
-        assert_eq!(r.status(), StatusCode::PAYMENT_REQUIRED);
-    }
-
-    #[tokio::test]
-    async fn concurrent_requests_with_one_key_run_once() {
-        let replays = Arc::new(Replays::default());
-        let runs = Arc::new(AtomicUsize::new(0));
-        let f = fingerprint(&Method::POST, "/stripe/payments", b"{}");
-        let mut tasks = Vec::new();
-        for _ in 0..8 {
-            let (replays, runs) = (replays.clone(), runs.clone());
-            tasks.push(tokio::spawn(async move {
-                replays
-                    .run(&key("k4"), f, || async {
-                        runs.fetch_add(1, Ordering::SeqCst);
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        StatusCode::CREATED.into_response()
-                    })
-                    .await
-                    .status()
-            }));
-        }
-        for t in tasks {
-            assert_eq!(t.await.unwrap(), StatusCode::CREATED);
-        }
-        assert_eq!(runs.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test]
-    async fn a_key_in_use_by_a_running_request_is_refused_to_a_different_one() {
-        let replays = Arc::new(Replays::default());
-        let first = fingerprint(&Method::POST, "/stripe/refunds", b"{\"amount\":1}");
-        let other = fingerprint(&Method::POST, "/stripe/refunds", b"{\"amount\":2}");
-        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
-        let (finish_tx, finish_rx) = tokio::sync::oneshot::channel::<()>();
-        let running = {
-            let replays = replays.clone();
-            tokio::spawn(async move {
-                replays
-                    .run(&key("k5"), first, || async move {
-                        let _ = started_tx.send(());
-                        let _ = finish_rx.await;
-                        StatusCode::CREATED.into_response()
-                    })
-                    .await
-                    .status()
-            })
-        };
-        started_rx.await.unwrap();
-        let second = replays
-            .run(&key("k5"), other, || async {
-                panic!("a second request with the key in use must not run")
-            })
-            .await;
-        assert_eq!(second.status(), StatusCode::CONFLICT);
-        finish_tx.send(()).unwrap();
-        assert_eq!(running.await.unwrap(), StatusCode::CREATED);
-    }
+fn conflict() -> Response {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "idempotency_conflict",
+        "this Idempotency-Key is in use, or was used in the last 24 hours, by a different \
+         request; use a new key for a new request",
+    )
+    .into_response()
 }

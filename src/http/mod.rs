@@ -42,8 +42,6 @@ pub struct AppState {
     pub metrics_public: bool,
     /// The Stripe API, for the writes.
     pub stripe: crate::stripe::Client,
-    /// Answers kept for `Idempotency-Key` replays.
-    pub replays: Arc<idempotency::Replays>,
     /// `GET /stripe/plans`, cleared by the workers on catalog events.
     pub plans: Arc<api::plans::PlansCache>,
     /// This process's rate limits.

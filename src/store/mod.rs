@@ -11,6 +11,7 @@ pub mod audit;
 pub mod catalog;
 pub mod events;
 pub mod flags;
+pub mod idempotency;
 pub mod mirror;
 pub mod reports;
 pub mod tokens;
@@ -78,12 +79,13 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!(
             "../../migrations/0003_subscription_history_order.sql"
         )),
+        M::up(include_str!("../../migrations/0004_idempotency.sql")),
     ])
 });
 
 /// Number of the newest migration this binary knows.
 pub fn latest_migration() -> usize {
-    3
+    4
 }
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
