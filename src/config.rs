@@ -394,7 +394,7 @@ impl Secrets {
     /// A masked description for `billd config check`: the key's known prefix and its
     /// length, never more (DESIGN §2).
     pub fn describe_key(&self) -> String {
-        format!("{} (set)", mask(self.stripe_secret_key.expose_secret()))
+        mask(self.stripe_secret_key.expose_secret())
     }
 
     /// The webhook secrets, each masked like [`Secrets::describe_key`].

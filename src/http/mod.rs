@@ -126,6 +126,8 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Inside the request-id layer, so the error bodies it writes carry the id.
+        .layer(middleware::from_fn(error::layer))
         .layer(middleware::from_fn(request_id::layer))
         .with_state(state)
 }

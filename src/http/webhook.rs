@@ -54,6 +54,12 @@ pub async fn receive(
             ApiError::invalid(format!("malformed event: {e}")),
         )
     })?;
+    if let Some(reason) = envelope.invalid() {
+        return Err(rejected(
+            reason,
+            ApiError::invalid(format!("malformed event: {reason}")),
+        ));
+    }
     let span = tracing::info_span!(
         "webhook",
         event_id = %envelope.id,
