@@ -490,11 +490,53 @@ impl Secrets {
         Ok(SecretString::from(key))
     }
 
-    /// A masked description for `billd config check`: the key's kind, never its value.
+    /// A masked description for `billd config check`: the key's known prefix and its
+    /// length, never more (DESIGN §2).
     pub fn describe_key(&self) -> String {
-        let key = self.stripe_secret_key.expose_secret();
-        let kind = key.split('_').take(2).collect::<Vec<_>>().join("_");
-        format!("{kind}_… (set, {} characters)", key.len())
+        mask(self.stripe_secret_key.expose_secret())
+    }
+
+    /// The webhook secrets, each masked like [`Secrets::describe_key`].
+    pub fn describe_webhook_secrets(&self) -> String {
+        let each: Vec<String> = self
+            .webhook_secrets
+            .iter()
+            .map(|s| mask(s.expose_secret()))
+            .collect();
+        format!("{} secret(s): {}", each.len(), each.join(", "))
+    }
+}
+
+/// The prefixes of Stripe's secrets that say what a secret is and nothing about it.
+const KNOWN_PREFIXES: [&str; 5] = ["sk_test_", "sk_live_", "rk_test_", "rk_live_", "whsec_"];
+
+/// A secret as `config check` may show it: its known prefix, if any, and its length.
+/// A secret without a known prefix shows none of its characters, since anything before
+/// the first `_` might be the secret itself.
+pub fn mask(secret: &str) -> String {
+    let length = secret.chars().count();
+    match KNOWN_PREFIXES.iter().find(|p| secret.starts_with(*p)) {
+        Some(prefix) => format!("{prefix}… ({length} characters)"),
+        None => format!("… (no known prefix, {length} characters)"),
+    }
+}
+
+/// A URL with any `user:password@` replaced by `***@`: a URL may carry credentials,
+/// and `config check` output ends up in tickets and chat.
+pub fn without_credentials(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some(at) = authority.rfind('@') else {
+        return url.to_string();
+    };
+    let host = &authority[at + 1..];
+    match scheme {
+        Some(scheme) => format!("{scheme}://***@{host}{tail}"),
+        None => format!("***@{host}{tail}"),
     }
 }
 
@@ -546,6 +588,35 @@ mod tests {
         .unwrap();
         assert_eq!(secrets.webhook_secrets.len(), 2);
         assert!(!format!("{secrets:?}").contains("whsec_a"));
+    }
+
+    #[test]
+    fn masks_show_a_known_prefix_and_the_length_only() {
+        assert_eq!(mask("sk_test_abc"), "sk_test_… (11 characters)");
+        assert_eq!(mask("rk_live_abcd"), "rk_live_… (12 characters)");
+        assert_eq!(mask("whsec_abc"), "whsec_… (9 characters)");
+        assert_eq!(mask("pk_test_abc"), "… (no known prefix, 11 characters)");
+        assert_eq!(mask("hunter2"), "… (no known prefix, 7 characters)");
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_removed() {
+        assert_eq!(
+            without_credentials("https://user:pw@example.com:8443/v1?x=1"),
+            "https://***@example.com:8443/v1?x=1"
+        );
+        assert_eq!(
+            without_credentials("http://sk_test_x@localhost:8420"),
+            "http://***@localhost:8420"
+        );
+        assert_eq!(
+            without_credentials("https://api.stripe.com"),
+            "https://api.stripe.com"
+        );
+        assert_eq!(
+            without_credentials("https://example.com/a@b"),
+            "https://example.com/a@b"
+        );
     }
 
     #[test]

@@ -522,3 +522,178 @@ async fn a_malformed_query_or_path_parameter_is_a_json_400() {
     }
     app.shutdown().await;
 }
+
+/// A token and its id.
+async fn token_with_id(app: &TestApp, scope: Scope) -> (String, String) {
+    let made = app
+        .store
+        .run(move |c| billd::store::tokens::create(c, "audited", scope, 0))
+        .await
+        .unwrap();
+    (made.token, made.info.id)
+}
+
+async fn audit_entries(app: &TestApp) -> Vec<billd::store::audit::Entry> {
+    app.store
+        .run(|c| billd::store::audit::recent(c, 100))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn api_actions_are_audited_with_the_calling_token_and_a_claimed_name_is_only_detail() {
+    let app = spawn_app().await;
+    let (admin, admin_id) = token_with_id(&app, Scope::Admin).await;
+    let mut failed = fixture_as("invoice.payment_failed.json", "evt_audit_failed");
+    failed["livemode"] = false.into();
+    app.post_event(&failed).await;
+    assert_eq!(app.settled("evt_audit_failed").await, Status::Processed);
+    let flags: Value = app.get("/stripe/flags", &admin).await.json().await.unwrap();
+    let id = flags["data"][0]["id"].as_i64().unwrap();
+
+    let resolved = app
+        .client
+        .post(app.url(&format!("/stripe/flags/{id}/resolve")))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"by": "the-ceo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resolved.status(), 200);
+    let resolved: Value = resolved.json().await.unwrap();
+    let actor = format!("token:{admin_id}");
+    assert_eq!(resolved["resolved_by"], actor.as_str(), "{resolved}");
+
+    let replayed = app
+        .post("/stripe/events/evt_audit_failed/replay", &admin)
+        .await;
+    assert_eq!(replayed.status(), 200);
+
+    let entries = audit_entries(&app).await;
+    let resolve = entries
+        .iter()
+        .find(|e| e.action == "flag.resolve")
+        .expect("a flag.resolve entry");
+    assert_eq!(resolve.actor, actor);
+    assert_eq!(resolve.target.as_deref(), Some(id.to_string().as_str()));
+    assert!(
+        resolve
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("the-ceo")),
+        "{resolve:?}"
+    );
+    let replay = entries
+        .iter()
+        .find(|e| e.action == "event.replay")
+        .expect("an event.replay entry");
+    assert_eq!(replay.actor, actor);
+    assert_eq!(replay.target.as_deref(), Some("evt_audit_failed"));
+    assert!(entries.iter().all(|e| e.actor == actor), "{entries:?}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_flag_resolve_body_that_is_not_the_right_json_is_a_json_400_and_an_empty_one_is_fine() {
+    let app = spawn_app().await;
+    let write = app.token(Scope::Write).await;
+    let mut failed = fixture_as("invoice.payment_failed.json", "evt_body_failed");
+    failed["livemode"] = false.into();
+    app.post_event(&failed).await;
+    assert_eq!(app.settled("evt_body_failed").await, Status::Processed);
+    let flags: Value = app.get("/stripe/flags", &write).await.json().await.unwrap();
+    let id = flags["data"][0]["id"].as_i64().unwrap();
+    let path = format!("/stripe/flags/{id}/resolve");
+
+    let bad = [
+        ("application/json", r#"{"by": 5}"#),
+        ("application/json", "{not json"),
+        ("application/json", r#"{"who": "x"}"#),
+        ("text/plain", r#"{"by": "x"}"#),
+        ("application/x-www-form-urlencoded", "by=x"),
+    ];
+    for (content_type, body) in bad {
+        let response = app
+            .client
+            .post(app.url(&path))
+            .bearer_auth(&write)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{content_type} {body}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["type"], "invalid_request", "{body}");
+        assert!(body["error"]["request_id"].is_string(), "{body}");
+    }
+    // No body at all, with or without a content type.
+    let response = app
+        .client
+        .post(app.url(&path))
+        .bearer_auth(&write)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.post(&path, &write).await.status(), 200);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unknown_method_is_a_json_405_that_keeps_the_allow_header() {
+    let app = spawn_app().await;
+    let admin = app.token(Scope::Admin).await;
+    for (method, path) in [
+        (reqwest::Method::PUT, "/stripe/customers"),
+        (reqwest::Method::DELETE, "/healthz"),
+        (reqwest::Method::PUT, "/stripe/webhook"),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        let allow = response
+            .headers()
+            .get("allow")
+            .unwrap_or_else(|| panic!("{method} {path}: no Allow header"))
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(!allow.is_empty(), "{method} {path}");
+        let request_id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["type"], "method_not_allowed", "{body}");
+        assert_eq!(body["error"]["request_id"], request_id.as_str());
+        assert!(body["error"]["message"].is_string());
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unknown_starting_after_is_a_400_naming_the_param_on_every_list() {
+    let app = spawn_app().await;
+    let read = app.token(Scope::Read).await;
+    for path in [
+        "/stripe/events?starting_after=evt_nope",
+        "/stripe/flags?starting_after=4242",
+        "/stripe/flags?starting_after=abc",
+        "/stripe/invoices?starting_after=in_nope",
+        "/stripe/payments?starting_after=pi_nope",
+    ] {
+        let response = app.get(path, &read).await;
+        assert_eq!(response.status(), 400, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["type"], "invalid_request", "{path}: {body}");
+        assert_eq!(body["error"]["param"], "starting_after", "{path}: {body}");
+    }
+    app.shutdown().await;
+}

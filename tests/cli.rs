@@ -256,6 +256,28 @@ fn token_create_prints_the_token_once_and_token_list_shows_it_without_the_secret
 }
 
 #[test]
+fn token_list_as_csv_neutralises_a_name_a_spreadsheet_would_run() {
+    let env = TestEnv::new();
+    let name = "=HYPERLINK(\"https://evil.example\",\"x\")";
+    env.run(&["token", "create", "--name", name, "--scope", "read"])
+        .succeeds();
+    let csv = env.run(&["token", "list", "--format", "csv"]).succeeds();
+    let lines: Vec<&str> = csv.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", csv.stdout);
+    assert!(
+        lines[1].contains(",\"'=HYPERLINK(\"\"https://evil.example\"\",\"\"x\"\")\","),
+        "the name is not neutralised: {}",
+        lines[1]
+    );
+    // JSON shows the name as it is: only CSV is read by spreadsheets.
+    let json = env
+        .run(&["token", "list", "--format", "json"])
+        .succeeds()
+        .json();
+    assert_eq!(json[0]["name"], name);
+}
+
+#[test]
 fn token_revoke_marks_the_token_revoked_and_a_second_revoke_changes_nothing() {
     let env = TestEnv::new();
     let made = env
@@ -334,6 +356,71 @@ fn config_check_succeeds_and_never_prints_the_secrets() {
             run.stdout
         );
     }
+}
+
+#[test]
+fn config_check_shows_no_character_of_a_secret_without_a_known_prefix_nor_a_urls_password() {
+    let env = TestEnv::with_extra_config(
+        "\n[stripe]\napi_base = \"https://billd:Hunter2Password@stripe.example:8443/v1\"\n",
+    );
+    let key = "mykey_ZZsecretpart";
+    let hook = "hook_YYsecretpart";
+    for format in ["table", "json", "csv"] {
+        let run = Run::of(
+            env.billd()
+                .env("STRIPE_SECRET_KEY", key)
+                .env(
+                    "STRIPE_WEBHOOK_SECRET",
+                    format!("whsec_XXsecretpart,{hook}"),
+                )
+                .args(["config", "check", "--format", format]),
+        )
+        .succeeds();
+        let printed = format!("{}{}", run.stdout, run.stderr);
+        for leak in [
+            "mykey", "ZZsecret", "hook_YY", "YYsecret", "XXsecret", "Hunter2", "billd:",
+        ] {
+            assert!(
+                !printed.contains(leak),
+                "config check --format {format} printed {leak:?}:\n{printed}"
+            );
+        }
+        assert!(printed.contains("stripe.example:8443/v1"), "{printed}");
+    }
+    let settings = Run::of(
+        env.billd()
+            .env("STRIPE_SECRET_KEY", "sk_live_AAsecretpart")
+            .env(
+                "STRIPE_WEBHOOK_SECRET",
+                "whsec_XXsecretpart,hook_YYsecretpart",
+            )
+            .args(["config", "check", "--format", "json"]),
+    );
+    // A live key in test mode is refused; the default mode is test.
+    settings.fails();
+    let settings = Run::of(
+        env.billd()
+            .env("STRIPE_SECRET_KEY", "rk_test_AAsecretpart")
+            .env(
+                "STRIPE_WEBHOOK_SECRET",
+                "whsec_XXsecretpart,hook_YYsecretpart",
+            )
+            .args(["config", "check", "--format", "json"]),
+    )
+    .succeeds()
+    .json();
+    assert_eq!(
+        settings["stripe secret key"],
+        "STRIPE_SECRET_KEY = rk_test_… (20 characters)"
+    );
+    assert_eq!(
+        settings["webhook secrets"],
+        "STRIPE_WEBHOOK_SECRET = 2 secret(s): whsec_… (18 characters), … (no known prefix, 17 characters)"
+    );
+    assert_eq!(
+        settings["stripe.api_base"],
+        "https://***@stripe.example:8443/v1"
+    );
 }
 
 #[test]

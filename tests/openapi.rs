@@ -864,3 +864,59 @@ async fn real_answers_fit_the_documented_schemas() {
     fits(&doc, "post", "/stripe/webhook", unsigned, 400).await;
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_frameworks_own_refusals_fit_the_documented_error_responses() {
+    let app = spawn_app().await;
+    let doc = fetch_document(&app).await;
+    let write = app.token(Scope::Write).await;
+
+    let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(1024 * 1024 + 1));
+    let header = sign(&big, WEBHOOK_SECRET, billd::time::now_secs());
+    let response = app.post_webhook(big, Some(&header)).await;
+    let body = fits(&doc, "post", "/stripe/webhook", response, 413).await;
+    assert_eq!(body["error"]["type"], "payload_too_large");
+
+    let response = app
+        .client
+        .post(app.url("/stripe/flags/1/resolve"))
+        .bearer_auth(&write)
+        .header("content-type", "text/plain")
+        .body("resolve it")
+        .send()
+        .await
+        .unwrap();
+    fits(&doc, "post", "/stripe/flags/{id}/resolve", response, 400).await;
+
+    // 405 is documented once, as a component: any undocumented method of a path.
+    let component = &doc["components"]["responses"]["MethodNotAllowed"];
+    assert!(component["headers"]["Allow"].is_object(), "{component}");
+    for (method, path) in [
+        (reqwest::Method::PUT, "/stripe/customers"),
+        (reqwest::Method::DELETE, "/healthz"),
+    ] {
+        let response = app
+            .client
+            .request(method, app.url(path))
+            .bearer_auth(&write)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405);
+        assert!(response.headers().contains_key("allow"));
+        assert!(response.headers().contains_key("x-request-id"));
+        let body: Value = response.json().await.unwrap();
+        let mut errors = Vec::new();
+        check(
+            &doc,
+            &component["content"]["application/json"]["schema"],
+            &body,
+            "$",
+            true,
+            &mut errors,
+        );
+        assert!(errors.is_empty(), "{path}: {errors:?} {body}");
+        assert_eq!(body["error"]["type"], "method_not_allowed");
+    }
+    app.shutdown().await;
+}

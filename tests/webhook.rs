@@ -268,3 +268,98 @@ async fn concurrent_deliveries_are_each_stored_exactly_once() {
     assert_eq!(count, 100);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_signed_envelope_with_an_unusable_id_created_or_object_is_refused_and_not_stored() {
+    let app = spawn_app().await;
+    let base = json!({
+        "id": "evt_env_ok", "object": "event", "type": "customer.created",
+        "created": 1_700_000_000, "livemode": false,
+        "data": {"object": {"id": "cus_env", "object": "customer", "email": "secret@example.com"}}
+    });
+    let mut cases: Vec<(&str, Value)> = Vec::new();
+    let mut e = base.clone();
+    e["id"] = "".into();
+    cases.push(("empty id", e));
+    for created in [json!(i64::MAX), json!(-1), json!(253_402_300_800_i64)] {
+        let mut e = base.clone();
+        e["id"] = "evt_env_created".into();
+        e["created"] = created;
+        cases.push(("created out of range", e));
+    }
+    for object in [json!(null), json!("cus_env"), json!([1, 2]), json!(42)] {
+        let mut e = base.clone();
+        e["id"] = "evt_env_object".into();
+        e["data"]["object"] = object;
+        cases.push(("object not an object", e));
+    }
+    let mut e = base.clone();
+    e["id"] = "evt_env_object".into();
+    e["data"] = json!({"previous_attributes": {}});
+    cases.push(("object missing", e));
+    for (what, event) in cases {
+        let response = app.post_event(&event).await;
+        assert_eq!(response.status(), 400, "{what}: {event}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["type"], "invalid_request", "{what}: {body}");
+        assert!(body["error"]["request_id"].is_string(), "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        for value in ["secret@example.com", "cus_env", "9223372036854775807"] {
+            assert!(!message.contains(value), "{what}: {message}");
+        }
+    }
+    let stored = app
+        .store
+        .run(|c| {
+            inbox::list(
+                c,
+                &inbox::Filter {
+                    limit: 100,
+                    ..inbox::Filter::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+    assert!(
+        stored.0.is_empty(),
+        "refused events were stored: {stored:?}"
+    );
+
+    // The bounds themselves are times, and are stored.
+    for (id, created) in [("evt_env_zero", 0_i64), ("evt_env_max", 253_402_300_799)] {
+        let mut e = base.clone();
+        e["id"] = id.into();
+        e["created"] = created.into();
+        assert_eq!(app.post_event(&e).await.status(), 200, "{id}");
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_answers_413_in_the_error_shape() {
+    let app = spawn_app().await;
+    let body = format!(
+        r#"{{"id":"evt_big","pad":"{}"}}"#,
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let header = sign(&body, WEBHOOK_SECRET, billd::time::now_secs());
+    let response = app.post_webhook(body, Some(&header)).await;
+    assert_eq!(response.status(), 413);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "payload_too_large", "{body}");
+    assert_eq!(body["error"]["request_id"], request_id.as_str());
+    app.shutdown().await;
+}

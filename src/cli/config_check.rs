@@ -31,7 +31,10 @@ impl Command {
                 "stripe.mode",
                 format!("{:?}", config.stripe.mode).to_lowercase(),
             ),
-            ("stripe.api_base", config.stripe.api_base.clone()),
+            (
+                "stripe.api_base",
+                crate::config::without_credentials(&config.stripe.api_base),
+            ),
             (
                 "stripe secret key",
                 format!(
@@ -43,9 +46,9 @@ impl Command {
             (
                 "webhook secrets",
                 format!(
-                    "{} = {} secret(s), masked",
+                    "{} = {}",
                     config.stripe.webhook_secret_env,
-                    secrets.webhook_secrets.len()
+                    secrets.describe_webhook_secrets()
                 ),
             ),
             (

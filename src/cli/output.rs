@@ -104,11 +104,33 @@ fn write_csv(out: &mut impl Write, rows: &Rows) -> std::io::Result<()> {
 }
 
 fn csv_cell(s: &str) -> String {
+    let s = neutralised(s);
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s.into_owned()
     }
+}
+
+/// A text cell that a spreadsheet would read as a formula gets a leading `'` (DESIGN
+/// §4). Numbers are left alone, so a negative amount stays a number.
+fn neutralised(s: &str) -> std::borrow::Cow<'_, str> {
+    let risky = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && !is_number(s) {
+        format!("'{s}").into()
+    } else {
+        s.into()
+    }
+}
+
+/// `-1500`, `-12.50`, `+3`: an optional sign, digits, optionally a fraction.
+fn is_number(s: &str) -> bool {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+    !whole.is_empty()
+        && !fraction.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && fraction.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// An optional value as a cell ("" when absent).
@@ -125,5 +147,29 @@ mod tests {
         assert_eq!(csv_cell("plain"), "plain");
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
         assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn csv_text_cells_that_a_spreadsheet_would_run_get_a_quote() {
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_cell("=1+2"), "'=1+2");
+        assert_eq!(csv_cell("+cmd"), "'+cmd");
+        assert_eq!(csv_cell("-2+3"), "'-2+3");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("\tx"), "'\tx");
+        assert_eq!(csv_cell("\rx"), "\"'\rx\"");
+        assert_eq!(csv_cell("-"), "'-");
+        assert_eq!(csv_cell("a=b"), "a=b");
+        assert_eq!(csv_cell(""), "");
+    }
+
+    #[test]
+    fn csv_numbers_keep_their_sign() {
+        assert_eq!(csv_cell("-1500"), "-1500");
+        assert_eq!(csv_cell("-12.50"), "-12.50");
+        assert_eq!(csv_cell("+3"), "+3");
+        assert_eq!(csv_cell("1500"), "1500");
+        assert_eq!(csv_cell("-1."), "'-1.");
+        assert_eq!(csv_cell("-.5"), "'-.5");
     }
 }

@@ -53,7 +53,95 @@ pub struct EnvelopeHeader {
     pub account: Option<String>,
     #[serde(default)]
     pub api_version: Option<String>,
-    pub data: serde::de::IgnoredAny,
+    pub data: HeaderData,
+}
+
+/// The largest `created` billd stores: 9999-12-31T23:59:59Z, the last second an RFC 3339
+/// time can name.
+pub const MAX_CREATED: i64 = 253_402_300_799;
+
+impl EnvelopeHeader {
+    /// What makes a well-signed envelope unusable, checked before it is stored (a bad
+    /// row would only fail in the worker). The reason names a field, never its value.
+    pub fn invalid(&self) -> Option<&'static str> {
+        if self.id.trim().is_empty() {
+            Some("the event id is empty")
+        } else if self.type_.trim().is_empty() {
+            Some("the event type is empty")
+        } else if !(0..=MAX_CREATED).contains(&self.created) {
+            Some("`created` is not a time between 1970 and 9999")
+        } else if !self.data.object.0 {
+            Some("`data.object` is missing or not a JSON object")
+        } else {
+            None
+        }
+    }
+}
+
+/// `data` of an envelope at ingest: only whether `object` is a JSON object.
+#[derive(Debug, Deserialize)]
+pub struct HeaderData {
+    #[serde(default)]
+    pub object: IsObject,
+}
+
+/// Whether a JSON value is an object, read without keeping it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IsObject(pub bool);
+
+impl<'de> Deserialize<'de> for IsObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = IsObject;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<IsObject, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(IsObject(true))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<IsObject, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(IsObject(false))
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<IsObject, E> {
+                Ok(IsObject(false))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<IsObject, E> {
+                Ok(IsObject(false))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<IsObject, E> {
+                Ok(IsObject(false))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<IsObject, E> {
+                Ok(IsObject(false))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<IsObject, E> {
+                Ok(IsObject(false))
+            }
+            fn visit_unit<E>(self) -> Result<IsObject, E> {
+                Ok(IsObject(false))
+            }
+            fn visit_none<E>(self) -> Result<IsObject, E> {
+                Ok(IsObject(false))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Deserialize)]

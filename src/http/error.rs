@@ -1,9 +1,12 @@
 //! The one API error type: `{"error": {"type", "message", "request_id"}}` with a status.
-//! Internal causes are logged, never put in a response body.
+//! Internal causes are logged, never put in a response body. [`layer`] gives the same
+//! shape to the rejections axum and tower make themselves (405, 413, ...).
 
 use axum::{
     Json,
-    http::{HeaderValue, StatusCode, header},
+    extract::Request,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    middleware::Next,
     response::{IntoResponse, Response},
 };
 use serde_json::json;
@@ -96,6 +99,82 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The error for a bare status, when nothing more specific is known. The message is
+    /// fixed: the framework's own text may quote the request.
+    pub fn from_status(status: StatusCode) -> ApiError {
+        let (kind, message) = match status.as_u16() {
+            400 => ("invalid_request", "the request is malformed"),
+            401 => ("unauthorized", "authentication is required"),
+            403 => ("forbidden", "this request is not allowed"),
+            404 => ("not_found", "no such route"),
+            405 => (
+                "method_not_allowed",
+                "this route does not take this method; the Allow header lists those it takes",
+            ),
+            408 => ("request_timeout", "the request took too long to arrive"),
+            409 => ("conflict", "the request conflicts with another"),
+            411 => ("length_required", "send a Content-Length"),
+            413 => (
+                "payload_too_large",
+                "the request body is larger than billd accepts",
+            ),
+            414 => ("uri_too_long", "the request URI is too long"),
+            415 => (
+                "unsupported_media_type",
+                "send a JSON body with `Content-Type: application/json`",
+            ),
+            422 => ("unprocessable", "the request could not be processed"),
+            429 => ("rate_limited", "too many requests; retry later"),
+            431 => (
+                "headers_too_large",
+                "the request headers are larger than billd accepts",
+            ),
+            502 => ("bad_gateway", "an upstream service failed"),
+            503 => ("unavailable", "the service is unavailable; retry later"),
+            504 => ("timeout", "the request took too long to answer"),
+            500..=599 => ("internal_error", "the server failed to answer"),
+            _ => ("invalid_request", "the request was refused"),
+        };
+        ApiError::new(status, kind, message)
+    }
+}
+
+/// Whether a message's `Content-Type` is JSON (`application/json` or a `+json` type).
+pub fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Middleware over the whole router: any 4xx/5xx answer that is not JSON (axum's
+/// plain-text rejections, an empty 405, a timeout layer's 408) becomes billd's error
+/// shape, keeping the headers a client acts on. It must run inside the request-id
+/// layer, so the body can name the request.
+pub async fn layer(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+        return response;
+    }
+    let mut answer = ApiError::from_status(status).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(value) = response.headers().get(&name) {
+            answer.headers_mut().insert(name, value.clone());
+        }
+    }
+    answer
 }
 
 impl From<StoreError> for ApiError {
@@ -103,6 +182,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found("no such object"),
             StoreError::Conflict(message) => ApiError::invalid(message),
+            e @ StoreError::UnknownCursor(_) => {
+                ApiError::invalid(e.to_string()).with("param", "starting_after")
+            }
             other => {
                 tracing::error!(error = %other, "storage error");
                 ApiError::unavailable("storage is unavailable; try again")

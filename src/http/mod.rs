@@ -145,6 +145,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             limits::in_flight_layer,
         ))
+        // Inside the request-id layer, so the error bodies it writes carry the id.
+        .layer(middleware::from_fn(error::layer))
         .layer(middleware::from_fn(request_id::layer))
         .with_state(state)
 }

@@ -96,7 +96,13 @@ carries `x-request-id` (the client's, when it sends a sane one). Lists are \
 Writes (POST, PATCH, DELETE) accept an `Idempotency-Key` header: a request repeated \
 with the same key within 24 hours gets the first one's answer (marked \
 `Idempotent-Replayed: true`) and never runs twice; the key reused for a different \
-request answers 409 `idempotency_conflict`.";
+request answers 409 `idempotency_conflict`.
+
+Every refusal has the error shape, also those made before a handler runs: a method a \
+documented path does not take answers 405 `method_not_allowed` with an `Allow` header \
+(`#/components/responses/MethodNotAllowed`), a body over 1 MiB 413 `payload_too_large`, \
+an unknown path 404 `not_found`; any other status billd's framework answers by itself \
+takes an `error.type` named after the status (e.g. `request_timeout`).";
 
 /// Who may call an operation.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -192,6 +198,10 @@ impl Op {
         let mut description = self.description;
         let mut params = self.params;
         let mut errors: BTreeSet<u16> = self.errors.into_iter().collect();
+        if self.body.is_some() {
+            // A body that is not the right JSON, or too long to read.
+            errors.extend([400, 413]);
+        }
         let mut o = Map::new();
         o.insert("operationId".into(), self.id.into());
         o.insert("tags".into(), json!([self.tag]));
@@ -289,6 +299,7 @@ fn error_response(code: u16) -> &'static str {
         402 => "CardDeclined",
         403 => "Forbidden",
         404 => "NotFound",
+        405 => "MethodNotAllowed",
         409 => "Conflict",
         413 => "PayloadTooLarge",
         422 => "Unprocessable",
@@ -682,7 +693,7 @@ fn operations() -> Vec<Op> {
             .errors(&[400]),
         op(M::POST, "/stripe/flags/{id}/resolve", "resolveFlag", "flags")
             .summary("Resolve a flag")
-            .describe("Resolving a resolved flag changes nothing and succeeds. Recorded in the audit log.")
+            .describe("Resolving a resolved flag changes nothing and succeeds. Recorded in the audit log with the token (`token:<id>`) as actor, which is also the flag's `resolved_by`; a `by` in the body is kept in the audit entry's detail only.")
             .params(vec![json!({
                 "name": "id", "in": "path", "required": true,
                 "description": "A flag id.", "schema": {"type": "integer"},
@@ -759,6 +770,11 @@ fn headers() -> Value {
             "required": true,
             "schema": {"type": "string"},
         },
+        "Allow": {
+            "description": "The methods the path takes.",
+            "required": true,
+            "schema": {"type": "string"},
+        },
         "RetryAfter": {
             "description": "Seconds to wait before trying again.",
             "schema": {"type": "integer", "minimum": 1},
@@ -817,12 +833,13 @@ fn responses() -> Value {
         &["invalid_request", "invalid_signature"],
         false,
     );
-    let mut too_large = error(
-        "The body is over 1 MiB (text/plain when refused while reading it)",
-        &["invalid_request"],
+    let too_large = error("The body is over 1 MiB", &["payload_too_large"], false);
+    let mut method_not_allowed = error(
+        "The path exists but does not take this method; `Allow` lists those it takes",
+        &["method_not_allowed"],
         false,
     );
-    too_large["content"]["text/plain"] = json!({"schema": {"type": "string"}});
+    method_not_allowed["headers"]["Allow"] = header_ref("Allow");
     json!({
         "BadRequest": bad_request,
         "Unauthorized": error("No bearer token, or an unknown or revoked one", &["unauthorized"], false),
@@ -831,6 +848,7 @@ fn responses() -> Value {
         "NotFound": error("No such object (in the mirror, or in Stripe)", &["not_found"], false),
         "Conflict": error("The Idempotency-Key is in use, or was used, by a different request", &["idempotency_conflict"], false),
         "PayloadTooLarge": too_large,
+        "MethodNotAllowed": method_not_allowed,
         "Unprocessable": error("Refused by Stripe (the object's state does not allow it) or by a rule of billd's", &["refused_by_stripe", "refund_exceeds_remainder", "not_refundable"], false),
         "RateLimited": error("Stripe is rate limiting billd; retry after `Retry-After` seconds", &["rate_limited"], true),
         "BadGateway": error("Stripe failed, its answer was unusable, or it refused billd's API key", &["stripe_error", "stripe_auth_failed"], false),
@@ -1086,7 +1104,7 @@ fn objects() -> Value {
             "created": time(),
             "detail": string(),
             "resolved_at": opt_time(),
-            "resolved_by": describe(opt_string(), "Who resolved it: the API caller's `by`, `api`, or the event type that did."),
+            "resolved_by": describe(opt_string(), "Who resolved it: `token:<id>` (the API token), the CLI's `$USER`, or the event type that did."),
         })),
         "Plan": answer("An active product with its active prices.", json!({
             "id": string(),
@@ -1283,7 +1301,7 @@ fn requests() -> Value {
             "type": "object",
             "description": "Optional.",
             "properties": {
-                "by": describe(string(), "Who resolved it, for the audit log (default `api`)."),
+                "by": describe(string(), "Who says they resolved it: kept as detail in the audit log; the actor is the token."),
             },
         },
     })

@@ -96,6 +96,12 @@ pub async fn receive(
             ),
         )
     })?;
+    if let Some(reason) = envelope.invalid() {
+        return Err(rejected(
+            reason,
+            ApiError::invalid(format!("malformed event: {reason}")),
+        ));
+    }
     let span = tracing::info_span!(
         "webhook",
         event_id = %envelope.id,
@@ -135,6 +141,15 @@ pub async fn receive(
     }
 }
 
+/// Counts and logs a rejected delivery. `reason` never holds body content. A signed
+/// event with an unusable envelope ends here: it is Stripe's, so it is no failure of
+/// the client's to count.
+fn rejected(reason: &str, error: ApiError) -> ApiError {
+    metrics::webhook("rejected");
+    tracing::warn!(outcome = "rejected", reason, "webhook rejected");
+    error
+}
+
 /// Why a delivery was refused (`reason` never holds body content) and its answer.
 struct Refusal {
     reason: String,
@@ -166,10 +181,9 @@ impl From<SignatureError> for Refusal {
 /// Counts and logs a refused delivery, and counts it against the client's failure
 /// limit: past it, the answer is 429 (and later deliveries are refused unread).
 fn refused(state: &AppState, client: Option<std::net::IpAddr>, refusal: Refusal) -> ApiError {
-    metrics::webhook("rejected");
-    tracing::warn!(outcome = "rejected", reason = %refusal.reason, "webhook rejected");
+    let error = rejected(&refusal.reason, refusal.error);
     match state.limits.failed(client) {
-        Ok(()) => refusal.error,
+        Ok(()) => error,
         Err(limited @ Limited(_)) => {
             metrics::protection("rate_limited");
             ApiError::from(limited)

@@ -154,7 +154,12 @@ pub struct Filter {
 /// Events newest first; the second value says whether more follow.
 pub fn list(conn: &Connection, filter: &Filter) -> Result<(Vec<EventRow>, bool)> {
     let before_seq = match &filter.starting_after {
-        Some(id) => get(conn, id)?.seq,
+        Some(id) => match get(conn, id) {
+            Err(StoreError::NotFound) => {
+                return Err(StoreError::UnknownCursor(format!("event {id}")));
+            }
+            other => other?.seq,
+        },
         None => i64::MAX,
     };
     let mut stmt = conn.prepare_cached(&format!(

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
-use super::{OptionalExt, Result};
+use super::{OptionalExt, Result, StoreError};
 use crate::time::as_rfc3339;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +144,15 @@ pub fn list(
     limit: usize,
     starting_after: Option<i64>,
 ) -> Result<(Vec<Flag>, bool)> {
+    if let Some(id) = starting_after {
+        match get(conn, id) {
+            Ok(_) => {}
+            Err(StoreError::NotFound) => {
+                return Err(StoreError::UnknownCursor(format!("flag {id}")));
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM flags
          WHERE (?1 IS NULL OR status = ?1) AND id < ?2

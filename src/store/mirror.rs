@@ -400,7 +400,7 @@ fn cursor(conn: &Connection, table: Table, after: &Option<String>) -> Result<(i6
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?
-            .ok_or_else(|| StoreError::Conflict(format!("starting_after: no such object {id}"))),
+            .ok_or_else(|| StoreError::UnknownCursor(format!("object {id}"))),
     }
 }
 

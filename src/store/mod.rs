@@ -30,6 +30,9 @@ pub enum StoreError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// A list's `starting_after` names nothing in that list.
+    #[error("starting_after: no such {0}")]
+    UnknownCursor(String),
     // The causes are shown in the message rather than chained as sources, so that a
     // one-line log of the error says what went wrong and `{:#}` does not say it twice.
     #[error("database error: {0}")]

@@ -1,13 +1,14 @@
 //! `GET /stripe/events`, `GET /stripe/events/{id}`, `POST /stripe/events/{id}/replay`.
 
 use crate::http::api::{Path, Query};
-use axum::{Json, extract::State};
+use axum::{Extension, Json, extract::State};
 use serde::{Deserialize, Serialize};
 
 use super::{List, page_limit};
 use crate::{
     http::{
         AppState,
+        auth::Caller,
         error::{ApiError, ApiResult},
     },
     store::{
@@ -107,14 +108,23 @@ pub async fn get(
 /// rule, so replaying an applied event changes nothing that a newer event set.
 pub async fn replay(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<EventView>> {
+    let actor = format!("token:{}", caller.0);
     let row = state
         .store
         .run(move |c| {
             let tx = c.transaction()?;
             inbox::requeue(&tx, &id, now_ms())?;
-            audit::record(&tx, "api", "event.replay", Some(&id), None, now_ms() / 1000)?;
+            audit::record(
+                &tx,
+                &actor,
+                "event.replay",
+                Some(&id),
+                None,
+                now_ms() / 1000,
+            )?;
             tx.commit()?;
             inbox::get(c, &id)
         })

@@ -1,13 +1,14 @@
 //! `GET /stripe/flags`, `POST /stripe/flags/{id}/resolve`.
 
-use crate::http::api::{Path, Query};
-use axum::{Json, extract::State};
+use crate::http::api::{OptionalBody, Path, Query};
+use axum::{Extension, Json, extract::State};
 use serde::Deserialize;
 
 use super::{List, page_limit};
 use crate::{
     http::{
         AppState,
+        auth::Caller,
         error::{ApiError, ApiResult},
     },
     store::{
@@ -41,8 +42,10 @@ pub async fn list(
         .starting_after
         .as_deref()
         .map(|s| {
-            s.parse::<i64>()
-                .map_err(|_| ApiError::invalid("starting_after must be a flag id"))
+            s.parse::<i64>().map_err(|_| {
+                ApiError::invalid("starting_after must be a flag id")
+                    .with("param", "starting_after")
+            })
         })
         .transpose()?;
     let page = state
@@ -53,31 +56,36 @@ pub async fn list(
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ResolveBody {
-    /// Who resolved it, for the audit log (defaults to "api").
+    /// Who the caller says resolved it: kept as audit detail only, since a token could
+    /// claim any name (DESIGN §3).
     by: Option<String>,
 }
 
 pub async fn resolve(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
-    body: Option<Json<ResolveBody>>,
+    OptionalBody(body): OptionalBody<ResolveBody>,
 ) -> ApiResult<Json<Flag>> {
-    let by = body
-        .and_then(|Json(b)| b.by)
-        .filter(|b| !b.trim().is_empty())
-        .unwrap_or_else(|| "api".into());
+    let actor = format!("token:{}", caller.0);
+    let detail = body
+        .and_then(|b| b.by)
+        .map(|b| b.trim().to_string())
+        .filter(|b| !b.is_empty())
+        .map(|b| format!("by: {b}"));
     let flag = state
         .store
         .run(move |c| {
             let tx = c.transaction()?;
-            let flag = flags::resolve(&tx, id, &by, now_secs())?;
+            let flag = flags::resolve(&tx, id, &actor, now_secs())?;
             audit::record(
                 &tx,
-                &by,
+                &actor,
                 "flag.resolve",
                 Some(&id.to_string()),
-                None,
+                detail.as_deref(),
                 now_secs(),
             )?;
             tx.commit()?;

@@ -16,8 +16,9 @@ pub mod refunds;
 
 use axum::{
     Json,
+    body::Bytes,
     extract::{FromRequest, FromRequestParts, Request, rejection::JsonRejection},
-    http::request::Parts,
+    http::{StatusCode, request::Parts},
 };
 use rusqlite::Connection;
 use serde::{Serialize, de::DeserializeOwned};
@@ -67,12 +68,47 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     async fn from_request(request: Request, state: &S) -> Result<Body<T>, ApiError> {
         match Json::<T>::from_request(request, state).await {
             Ok(Json(body)) => Ok(Body(body)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::invalid(
-                "send a JSON body with `Content-Type: application/json`",
-            )),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(not_json()),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large()),
             Err(e) => Err(ApiError::invalid(e.body_text())),
         }
     }
+}
+
+/// A JSON request body that may be left out: an empty body is `None`; anything else
+/// must be JSON of the right shape, as for [`Body`].
+#[derive(Debug, Clone)]
+pub struct OptionalBody<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<OptionalBody<T>, ApiError> {
+        let json = super::error::is_json(request.headers());
+        let bytes = match Bytes::from_request(request, state).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
+            Err(e) => return Err(ApiError::invalid(e.body_text())),
+        };
+        if bytes.is_empty() {
+            return Ok(OptionalBody(None));
+        }
+        if !json {
+            return Err(not_json());
+        }
+        match Json::<T>::from_bytes(&bytes) {
+            Ok(Json(body)) => Ok(OptionalBody(Some(body))),
+            Err(e) => Err(ApiError::invalid(e.body_text())),
+        }
+    }
+}
+
+fn not_json() -> ApiError {
+    ApiError::invalid("send a JSON body with `Content-Type: application/json`")
+}
+
+fn too_large() -> ApiError {
+    ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE)
 }
 
 /// `axum::extract::Query` whose rejection (a malformed query string) is billd's JSON
