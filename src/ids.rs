@@ -109,7 +109,9 @@ fn shapes(kind: Kind) -> String {
 /// Whether `value` is an id of `kind`.
 pub fn is_valid(kind: Kind, value: &str) -> bool {
     value.len() <= MAX_LEN
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && kind
             .prefixes()
             .iter()
@@ -165,7 +167,10 @@ mod tests {
         ] {
             assert_eq!(check(kind, "p", id), Ok(id), "{kind:?} {id}");
         }
-        assert!(is_valid(Kind::Customer, &format!("cus_{}", "a".repeat(251))));
+        assert!(is_valid(
+            Kind::Customer,
+            &format!("cus_{}", "a".repeat(251))
+        ));
     }
 
     #[test]
@@ -192,7 +197,10 @@ mod tests {
         ] {
             assert!(check(Kind::Customer, "id", id).is_err(), "{id:?}");
         }
-        assert!(!is_valid(Kind::Customer, &format!("cus_{}", "a".repeat(252))));
+        assert!(!is_valid(
+            Kind::Customer,
+            &format!("cus_{}", "a".repeat(252))
+        ));
     }
 
     #[test]
@@ -212,14 +220,23 @@ mod tests {
         let e = check(Kind::PaymentMethod, "payment_method", hostile).unwrap_err();
         assert_eq!(e.param(), "payment_method");
         let text = e.to_string();
-        assert!(text.starts_with("payment_method must be a payment method id"), "{text}");
+        assert!(
+            text.starts_with("payment_method must be a payment method id"),
+            "{text}"
+        );
         assert!(text.contains("`pm_`, `card_` or `src_`"), "{text}");
         assert!(!text.contains("../x"), "{text}");
         assert!(!text.contains("secret"), "{text}");
         let e = check(Kind::Customer, "customer", "x").unwrap_err();
         assert!(e.to_string().contains("(`cus_`…"), "{e}");
         let huge = "a".repeat(1 << 20);
-        assert!(check(Kind::Customer, "id", &huge).unwrap_err().to_string().len() < 200);
+        assert!(
+            check(Kind::Customer, "id", &huge)
+                .unwrap_err()
+                .to_string()
+                .len()
+                < 200
+        );
     }
 
     #[test]

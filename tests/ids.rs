@@ -53,10 +53,16 @@ fn assert_refused(status: u16, e: &Value, param: &str, what: &str) {
     assert_eq!(e["error"]["param"], param, "{what}: {e}");
     assert!(e["error"]["request_id"].is_string(), "{what}: {e}");
     let message = e["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.starts_with(&format!("{param} must be ")), "{what}: {e}");
+    assert!(
+        message.starts_with(&format!("{param} must be ")),
+        "{what}: {e}"
+    );
     // The message says what an id looks like; it never echoes the hostile value.
     for echo in ["..", "refunds", "amount", "?", "\r", "\n", "\0", "Evil"] {
-        assert!(!message.contains(echo), "{what}: {message:?} echoes {echo:?}");
+        assert!(
+            !message.contains(echo),
+            "{what}: {message:?} echoes {echo:?}"
+        );
     }
 }
 
@@ -88,7 +94,12 @@ async fn ids_in_paths_and_bodies_are_checked_before_any_stripe_call() {
     let link = json!({"refresh_url": "https://a/r", "return_url": "https://a/ok"});
     let cases: Vec<(&str, String, Option<Value>, &str)> = vec![
         // Paths.
-        ("PATCH", "/stripe/customers/cus_1%3Fexpand[]=x".into(), Some(json!({"name": "n"})), "id"),
+        (
+            "PATCH",
+            "/stripe/customers/cus_1%3Fexpand[]=x".into(),
+            Some(json!({"name": "n"})),
+            "id",
+        ),
         ("DELETE", "/stripe/customers/cus_1%23x".into(), None, "id"),
         ("DELETE", "/stripe/customers/sub_1".into(), None, "id"),
         (
@@ -97,7 +108,12 @@ async fn ids_in_paths_and_bodies_are_checked_before_any_stripe_call() {
             Some(json!({"payment_method": "pm_1"})),
             "id",
         ),
-        ("DELETE", "/stripe/customers/cus_1/payment-methods/pm_1%3Fx%3D1".into(), None, "pm"),
+        (
+            "DELETE",
+            "/stripe/customers/cus_1/payment-methods/pm_1%3Fx%3D1".into(),
+            None,
+            "pm",
+        ),
         (
             "POST",
             "/stripe/customers/cus_1/payment-methods/..%2F..%2Fcharges/default".into(),
@@ -118,7 +134,12 @@ async fn ids_in_paths_and_bodies_are_checked_before_any_stripe_call() {
             "id",
         ),
         // Bodies.
-        ("POST", "/stripe/customers".into(), Some(json!({"payment_method": "pm_1#x"})), "payment_method"),
+        (
+            "POST",
+            "/stripe/customers".into(),
+            Some(json!({"payment_method": "pm_1#x"})),
+            "payment_method",
+        ),
         (
             "POST",
             "/stripe/customers/cus_1/payment-methods".into(),
@@ -146,8 +167,10 @@ async fn ids_in_paths_and_bodies_are_checked_before_any_stripe_call() {
         (
             "POST",
             "/stripe/payments".into(),
-            Some(json!({"amount": 100, "currency": "eur", "payment_method": "pm_1",
-                        "customer": "cus_1&amount=1"})),
+            Some(
+                json!({"amount": 100, "currency": "eur", "payment_method": "pm_1",
+                        "customer": "cus_1&amount=1"}),
+            ),
             "customer",
         ),
         (
@@ -156,8 +179,18 @@ async fn ids_in_paths_and_bodies_are_checked_before_any_stripe_call() {
             Some(json!({"amount": 100, "currency": "eur", "payment_method": "tok_visa"})),
             "payment_method",
         ),
-        ("POST", "/stripe/refunds".into(), Some(json!({"payment": "pi_1?amount=1"})), "payment"),
-        ("POST", "/stripe/refunds".into(), Some(json!({"charge": "pi_1"})), "charge"),
+        (
+            "POST",
+            "/stripe/refunds".into(),
+            Some(json!({"payment": "pi_1?amount=1"})),
+            "payment",
+        ),
+        (
+            "POST",
+            "/stripe/refunds".into(),
+            Some(json!({"charge": "pi_1"})),
+            "charge",
+        ),
         (
             "POST",
             "/stripe/refunds".into(),
@@ -167,15 +200,19 @@ async fn ids_in_paths_and_bodies_are_checked_before_any_stripe_call() {
         (
             "POST",
             "/stripe/checkout/sessions".into(),
-            Some(json!({"mode": "payment", "customer": "cus_..", "price": "price_1",
-                        "success_url": "https://a/ok"})),
+            Some(
+                json!({"mode": "payment", "customer": "cus_..", "price": "price_1",
+                        "success_url": "https://a/ok"}),
+            ),
             "customer",
         ),
         (
             "POST",
             "/stripe/checkout/sessions".into(),
-            Some(json!({"mode": "payment", "line_items": [{"price": "price_1"}, {"price": "price_2/x"}],
-                        "success_url": "https://a/ok"})),
+            Some(
+                json!({"mode": "payment", "line_items": [{"price": "price_1"}, {"price": "price_2/x"}],
+                        "success_url": "https://a/ok"}),
+            ),
             "line_items[1].price",
         ),
         // Too long is refused whole, and not quoted.

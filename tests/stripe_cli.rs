@@ -862,7 +862,11 @@ async fn billd_refund_of_an_id_that_is_not_one_sends_nothing_and_fails() {
     for id in ["pi_1/../x", "pi_1?amount=1", "ch_1\r\nX-Evil: 1", "pi_"] {
         let run = billd(&config, &["refund", id, "--yes"]).await.code(1);
         run.stderr_has("not refunding: PAYMENT_ID must be a payment intent or charge id");
-        assert!(!run.stderr.contains("../x") && !run.stderr.contains("Evil"), "{}", run.stderr);
+        assert!(
+            !run.stderr.contains("../x") && !run.stderr.contains("Evil"),
+            "{}",
+            run.stderr
+        );
     }
     assert!(mock.received_requests().await.unwrap().is_empty());
 }

@@ -9,6 +9,10 @@
 //! thinner objects than async-stripe's strict types accept).
 //!
 //! Every call:
+//! - is built once, before its first attempt, with every path segment percent-encoded
+//!   and empty or dot segments refused (ids are checked at the edge too, `crate::ids`;
+//!   this keeps a missed check from reaching another endpoint); a request that cannot
+//!   be built is [`StripeError::Request`], never sent and never retried;
 //! - has a per-attempt timeout and is retried with exponential backoff and jitter after
 //!   a network error, a timeout, a 409, 429 or 5xx (a 429's `Retry-After` is honoured),
 //!   unless Stripe answers `Stripe-Should-Retry: false`;
