@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod events;
 pub mod http;
+pub mod ids;
 pub mod ingest;
 pub mod report;
 pub mod signature;

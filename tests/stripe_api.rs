@@ -260,18 +260,18 @@ async fn payment_methods_are_attached_made_default_and_detached() {
 #[tokio::test]
 async fn subscriptions_are_created_changed_and_canceled() {
     let Some(env) = env().await else { return };
-    env.ls.plan("basic-monthly", 1500, "eur").await;
+    env.ls.plan("plan_basic_monthly", 1500, "eur").await;
     let (cus, _) = env.customer_with_card().await;
     let (status, s) = env
         .post(
             "/stripe/subscriptions",
-            json!({"customer": cus, "price": "basic-monthly", "quantity": 2}),
+            json!({"customer": cus, "price": "plan_basic_monthly", "quantity": 2}),
         )
         .await;
     assert_eq!(status, 201, "{s}");
     let id = s["id"].as_str().unwrap().to_string();
     assert_eq!(s["status"], "active");
-    assert_eq!(s["price"], "basic-monthly");
+    assert_eq!(s["price"], "plan_basic_monthly");
     assert_eq!(s["quantity"], 2);
     assert_eq!(s["customer"], cus.as_str());
     let path = format!("/stripe/subscriptions/{id}");

@@ -271,7 +271,8 @@ async fn billd_refund_refunds_part_of_a_payment_made_through_billd_and_never_mor
         .stderr_has("EUR has 2");
     billd(&env.config, &["refund", "cus_123", "--yes"])
         .await
-        .code(2);
+        .code(1)
+        .stderr_has("PAYMENT_ID must be a payment intent or charge id");
     assert_eq!(env.refunds_in_stripe(&charge).await.len(), 2);
 
     // The rest, without --amount.
@@ -847,4 +848,25 @@ async fn a_charge_captured_in_part_is_refunded_at_most_what_was_captured() {
         .collect();
     assert_eq!(bodies.len(), 1, "{bodies:?}");
     assert!(bodies[0].contains("amount=3000"), "{bodies:?}");
+}
+
+#[tokio::test]
+async fn billd_refund_of_an_id_that_is_not_one_sends_nothing_and_fails() {
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "re_1"})))
+        .mount(&mock)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &dir.path().join("billd.sqlite"), &mock.uri());
+    for id in ["pi_1/../x", "pi_1?amount=1", "ch_1\r\nX-Evil: 1", "pi_"] {
+        let run = billd(&config, &["refund", id, "--yes"]).await.code(1);
+        run.stderr_has("not refunding: PAYMENT_ID must be a payment intent or charge id");
+        assert!(
+            !run.stderr.contains("../x") && !run.stderr.contains("Evil"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(mock.received_requests().await.unwrap().is_empty());
 }

@@ -19,6 +19,7 @@ use anyhow::{Context, bail};
 use super::{Format, output};
 use crate::{
     events::{self, Origin},
+    ids,
     report::money::{format_with_code, parse_major},
     store::audit,
     stripe::{
@@ -49,8 +50,9 @@ impl From<ReasonArg> for Reason {
 pub struct Args {
     /// The payment: a payment intent (pi_…) or a charge (ch_…, py_…), as `GET
     /// /stripe/payments` lists it.
-    #[arg(value_name = "PAYMENT_ID", value_parser = parse_target)]
-    payment: Target,
+    // Checked in `run`, so a bad id is a failure (exit 1) that sends nothing.
+    #[arg(value_name = "PAYMENT_ID")]
+    payment: String,
     /// How much, in major units of the payment's currency (12.50 for EUR, 1200 for JPY)
     /// [default: all that is left].
     #[arg(long, value_name = "AMOUNT")]
@@ -72,18 +74,20 @@ fn parse_key(key: &str) -> Result<IdempotencyKey, String> {
     IdempotencyKey::parse(key)
 }
 
-fn parse_target(id: &str) -> Result<Target, String> {
-    Target::parse(id)
-        .ok_or_else(|| format!("{id:?} is not a payment intent (pi_…) or a charge (ch_…, py_…) id"))
+/// The payment to refund, checked before anything reaches Stripe. The message never
+/// quotes the argument (it may be anything).
+fn target(id: &str) -> anyhow::Result<Target> {
+    let id = ids::check(ids::Kind::Payment, "PAYMENT_ID", id)?;
+    Target::parse(id).context("PAYMENT_ID must be a payment intent or charge id")
 }
 
 impl Args {
     pub fn run(self, config_path: Option<&Path>, format: Format) -> anyhow::Result<ExitCode> {
+        let target = target(&self.payment).context("not refunding")?;
         let config = super::load_config(config_path)?;
         let client = super::stripe_client(&config)?;
         let store = super::open_store(&config)?;
         let runtime = super::runtime()?;
-        let target = self.payment.clone();
 
         let payment = runtime
             .block_on(refunds::refundable(&client, &target))

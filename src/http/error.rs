@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::request_id;
 use crate::{
+    ids::IdError,
     store::StoreError,
     stripe::{StripeError, refunds::RefundRefused},
 };
@@ -276,6 +277,10 @@ impl From<StripeError> for ApiError {
                     "Stripe failed (HTTP {status}); retry later (with the same Idempotency-Key)"
                 ),
             ),
+            // Refused before sending: the caller's input, not Stripe's failure.
+            StripeError::Request(reason) => {
+                ApiError::invalid(format!("billd did not send this to Stripe: {reason}"))
+            }
             StripeError::Decode(_) | StripeError::Config(_) => {
                 tracing::error!(error = %e, "unusable Stripe answer");
                 ApiError::new(
@@ -286,6 +291,13 @@ impl From<StripeError> for ApiError {
             }
         };
         error.with("stripe_request_id", stripe_request_id)
+    }
+}
+
+impl From<IdError> for ApiError {
+    fn from(e: IdError) -> Self {
+        let param = e.param().to_string();
+        ApiError::invalid(e.to_string()).with("param", param)
     }
 }
 

@@ -66,6 +66,11 @@ pub enum StripeError {
     /// An answer billd cannot read.
     #[error("unexpected answer from Stripe: {0}")]
     Decode(String),
+    /// billd refused to send a request it could not build safely (a path with an
+    /// empty, `.` or `..` segment, a header value with a control byte): caller input,
+    /// never sent and never retried. The text names what is wrong, never the value.
+    #[error("request not sent: {0}")]
+    Request(String),
     /// The client is misconfigured (key or URL).
     #[error("Stripe client: {0}")]
     Config(String),

@@ -9,6 +9,10 @@
 //! thinner objects than async-stripe's strict types accept).
 //!
 //! Every call:
+//! - is built once, before its first attempt, with every path segment percent-encoded
+//!   and empty or dot segments refused (ids are checked at the edge too, `crate::ids`;
+//!   this keeps a missed check from reaching another endpoint); a request that cannot
+//!   be built is [`StripeError::Request`], never sent and never retried;
 //! - has a per-attempt timeout and is retried with exponential backoff and jitter after
 //!   a network error, a timeout, a 409, 429 or 5xx (a 429's `Retry-After` is honoured),
 //!   unless Stripe answers `Stripe-Should-Retry: false`;
@@ -37,7 +41,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{
     Method, Request, StatusCode,
-    header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT},
+    header::{
+        AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT,
+    },
 };
 use hyper_rustls::HttpsConnector;
 use hyper_util::{
@@ -277,30 +283,18 @@ impl Client {
         request: RequestBuilder,
         key: Option<&IdempotencyKey>,
     ) -> Result<Bytes, StripeError> {
-        let method = match request.method {
-            StripeMethod::Get => Method::GET,
-            StripeMethod::Post => Method::POST,
-            StripeMethod::Delete => Method::DELETE,
-        };
-        let mut url = format!("{}/v1{}", self.inner.api_base, request.path);
-        if let Some(query) = request.query.as_deref().filter(|q| !q.is_empty()) {
-            url.push('?');
-            url.push_str(query);
-        }
-        let call = Call {
-            op,
-            method,
-            path: request.path,
-            url,
-            body: Bytes::from(request.body.unwrap_or_default()),
-        };
         // GET and DELETE are idempotent by definition and take no key (Stripe's rule).
-        let key = match (&call.method, key) {
-            (&Method::POST, Some(key)) => Some(key.clone()),
-            (&Method::POST, None) => Some(IdempotencyKey::generate()),
+        let key = match (&request.method, key) {
+            (StripeMethod::Post, Some(key)) => Some(key.clone()),
+            (StripeMethod::Post, None) => Some(IdempotencyKey::generate()),
             _ => None,
         };
-        let answer = self.attempts(&call, key.as_ref()).await?;
+        // Built once, before any attempt: a request that cannot be built is the
+        // caller's input, and no retry would change it.
+        let call = self.build(op, request, key.as_ref()).inspect_err(|e| {
+            tracing::warn!(stripe_op = op, error = %e, "stripe call not sent");
+        })?;
+        let answer = self.attempts(&call).await?;
         if answer.status.is_success() {
             Ok(answer.body)
         } else {
@@ -308,19 +302,76 @@ impl Client {
         }
     }
 
+    /// The request as it goes out on every attempt: its path percent-encoded segment
+    /// by segment, so an id can never name another endpoint or add parameters.
+    fn build(
+        &self,
+        op: &'static str,
+        request: RequestBuilder,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Call, StripeError> {
+        let method = match request.method {
+            StripeMethod::Get => Method::GET,
+            StripeMethod::Post => Method::POST,
+            StripeMethod::Delete => Method::DELETE,
+        };
+        let path = encode_path(&request.path)?;
+        let mut url = format!("{}/v1{}", self.inner.api_base, path);
+        if let Some(query) = request.query.as_deref().filter(|q| !q.is_empty()) {
+            url.push('?');
+            url.push_str(query);
+        }
+        let uri = url
+            .parse::<hyper::Uri>()
+            .map_err(|_| StripeError::Request(format!("{op}: the request URL is not valid")))?;
+        let body = Bytes::from(request.body.unwrap_or_default());
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, self.inner.authorization.clone());
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("billd/", env!("CARGO_PKG_VERSION"))),
+        );
+        headers.insert(
+            STRIPE_VERSION.clone(),
+            HeaderValue::from_str(stripe_client_core::VERSION.as_str()).map_err(|_| {
+                StripeError::Request(format!("{op}: the Stripe-Version is not a header value"))
+            })?,
+        );
+        if let Some(key) = key {
+            headers.insert(
+                IDEMPOTENCY_KEY.clone(),
+                HeaderValue::from_str(key.as_str()).map_err(|_| {
+                    StripeError::Request(format!(
+                        "{op}: the idempotency key is not a valid header value"
+                    ))
+                })?,
+            );
+        }
+        if !body.is_empty() {
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            );
+        }
+        Ok(Call {
+            op,
+            method,
+            path,
+            uri,
+            headers,
+            body,
+        })
+    }
+
     /// Tries `call` until it gets an answer that is final (success, or an error a
     /// retry would not change) or runs out of retries. Network failures after the last
     /// retry are the error; HTTP answers of any status are returned.
-    async fn attempts(
-        &self,
-        call: &Call,
-        key: Option<&IdempotencyKey>,
-    ) -> Result<Answer, StripeError> {
+    async fn attempts(&self, call: &Call) -> Result<Answer, StripeError> {
         let settings = &self.inner.settings;
         let mut retry = 0;
         loop {
             let started = std::time::Instant::now();
-            let outcome = tokio::time::timeout(settings.timeout, self.once(call, key)).await;
+            let outcome = tokio::time::timeout(settings.timeout, self.once(call)).await;
             let ms = started.elapsed().as_millis() as u64;
             let wait = match outcome {
                 Ok(Ok(answer)) => {
@@ -381,22 +432,11 @@ impl Client {
     }
 
     /// One HTTP exchange.
-    async fn once(&self, call: &Call, key: Option<&IdempotencyKey>) -> Result<Answer, StripeError> {
-        let mut request = Request::builder()
-            .method(call.method.clone())
-            .uri(&call.url)
-            .header(AUTHORIZATION, self.inner.authorization.clone())
-            .header(USER_AGENT, concat!("billd/", env!("CARGO_PKG_VERSION")))
-            .header(&STRIPE_VERSION, stripe_client_core::VERSION.as_str());
-        if let Some(key) = key {
-            request = request.header(&IDEMPOTENCY_KEY, key.as_str());
-        }
-        if !call.body.is_empty() {
-            request = request.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
-        }
-        let request = request
-            .body(Full::new(call.body.clone()))
-            .map_err(|e| StripeError::Config(format!("cannot build the request: {e}")))?;
+    async fn once(&self, call: &Call) -> Result<Answer, StripeError> {
+        let mut request = Request::new(Full::new(call.body.clone()));
+        *request.method_mut() = call.method.clone();
+        *request.uri_mut() = call.uri.clone();
+        *request.headers_mut() = call.headers.clone();
         let response = self
             .inner
             .http
@@ -433,10 +473,40 @@ impl Client {
 struct Call {
     op: &'static str,
     method: Method,
-    /// The API path (`/customers/cus_…`), for the logs: no query string.
+    /// The API path (`/customers/cus_…`), encoded, for the logs: no query string.
     path: String,
-    url: String,
+    uri: hyper::Uri,
+    headers: HeaderMap,
     body: Bytes,
+}
+
+/// `path` with every segment percent-encoded (bytes outside `A-Za-z0-9-._~` become
+/// `%XX`); a path that does not start with `/` or has an empty, `.` or `..` segment is
+/// refused, since a server would resolve it to another endpoint. The error never quotes
+/// the path: it may hold a caller's hostile id.
+fn encode_path(path: &str) -> Result<String, StripeError> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(StripeError::Request(
+            "the request path does not start with /".into(),
+        ));
+    };
+    let mut encoded = String::with_capacity(path.len() + 8);
+    for segment in rest.split('/') {
+        if matches!(segment, "" | "." | "..") {
+            return Err(StripeError::Request(
+                "the request path has an empty, . or .. segment".into(),
+            ));
+        }
+        encoded.push('/');
+        for b in segment.bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                encoded.push(char::from(b));
+            } else {
+                encoded.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    Ok(encoded)
 }
 
 /// async-stripe's own sending interface, so its typed requests can also be sent as
@@ -449,7 +519,7 @@ impl StripeClient for Client {
         let (request, config): (RequestBuilder, ConfigOverride) = request.into_pieces();
         let key = match config.request_strategy {
             Some(RequestStrategy::Idempotent(key)) => {
-                Some(IdempotencyKey::parse(key.as_str()).map_err(StripeError::Config)?)
+                Some(IdempotencyKey::parse(key.as_str()).map_err(StripeError::Request)?)
             }
             _ => None,
         };
@@ -490,5 +560,62 @@ mod tests {
         assert_eq!(derived.as_str().len(), 255);
         assert!(derived.as_str().ends_with(":charge"));
         assert_ne!(IdempotencyKey::generate(), IdempotencyKey::generate());
+    }
+
+    #[test]
+    fn paths_are_encoded_segment_by_segment_and_dot_segments_refused() {
+        assert_eq!(
+            encode_path("/customers/cus_1/sources").unwrap(),
+            "/customers/cus_1/sources"
+        );
+        assert_eq!(encode_path("/prices/a-b.c~d").unwrap(), "/prices/a-b.c~d");
+        assert_eq!(
+            encode_path("/customers/x?payment_intent=pi_1&amount=100#f%").unwrap(),
+            "/customers/x%3Fpayment_intent%3Dpi_1%26amount%3D100%23f%25"
+        );
+        assert_eq!(
+            encode_path("/customers/a\r\n\0\x7f b\u{e9}").unwrap(),
+            "/customers/a%0D%0A%00%7F%20b%C3%A9"
+        );
+        assert_eq!(encode_path("/customers/...").unwrap(), "/customers/...");
+        for bad in [
+            "/customers/x/../../refunds",
+            "/customers/./x",
+            "/customers/..",
+            "/customers//x",
+            "/customers/",
+            "/",
+            "customers/x",
+            "",
+        ] {
+            let e = encode_path(bad).unwrap_err();
+            assert!(matches!(e, StripeError::Request(_)), "{bad:?}: {e:?}");
+            assert!(!e.to_string().contains("refunds"), "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_that_cannot_be_built_is_refused_before_any_attempt() {
+        // Nothing listens here: an attempt would fail with a connection error (and be
+        // retried), so only a refusal before sending answers `Request` at once.
+        let client = Client::new(
+            "http://127.0.0.1:9",
+            &SecretString::from("sk_test_x"),
+            Settings {
+                timeout: Duration::from_secs(5),
+                max_retries: 3,
+                backoff: Duration::from_secs(5),
+                payments_without_redirects: true,
+            },
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        for path in ["/customers/x/../../refunds", "/customers/"] {
+            let request = RequestBuilder::new(StripeMethod::Post, path);
+            let e = client.call("t", request, None).await.unwrap_err();
+            assert!(matches!(e, StripeError::Request(_)), "{e:?}");
+            assert!(!e.outcome_unknown());
+        }
+        assert!(started.elapsed() < Duration::from_secs(1));
     }
 }

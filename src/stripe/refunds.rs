@@ -9,7 +9,7 @@ use stripe_core::{
 };
 
 use super::{Client, IdempotencyKey, Object, StripeError, payments};
-use crate::events::expandable;
+use crate::{events::expandable, ids};
 
 /// What is refunded: a payment intent (`pi_…`) or a charge (`ch_…`, `py_…`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,14 +19,15 @@ pub enum Target {
 }
 
 impl Target {
-    /// Tells a payment intent from a charge by its id's prefix.
+    /// Tells a payment intent from a charge by its id's prefix; `None` for anything
+    /// that is not an id of either (ids::Kind::Payment).
     pub fn parse(id: &str) -> Option<Target> {
-        if id.starts_with("pi_") {
-            Some(Target::PaymentIntent(id.to_string()))
-        } else if id.starts_with("ch_") || id.starts_with("py_") {
-            Some(Target::Charge(id.to_string()))
-        } else {
+        if !ids::is_valid(ids::Kind::Payment, id) {
             None
+        } else if id.starts_with("pi_") {
+            Some(Target::PaymentIntent(id.to_string()))
+        } else {
+            Some(Target::Charge(id.to_string()))
         }
     }
 
@@ -400,6 +401,9 @@ mod tests {
             Some(Target::PaymentIntent("pi_1".into()))
         );
         assert_eq!(Target::parse("ch_1"), Some(Target::Charge("ch_1".into())));
+        assert_eq!(Target::parse("py_1"), Some(Target::Charge("py_1".into())));
         assert_eq!(Target::parse("cus_1"), None);
+        assert_eq!(Target::parse("pi_1/../x"), None);
+        assert_eq!(Target::parse("pi_1?amount=1"), None);
     }
 }

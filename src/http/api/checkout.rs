@@ -13,6 +13,7 @@ use crate::{
         error::{ApiError, ApiResult},
         idempotency::Key,
     },
+    ids::{self, Kind},
     report::parse_currency,
     stripe::{
         self,
@@ -107,6 +108,7 @@ fn new_session(body: CreateBody) -> Result<NewSession, ApiError> {
     if body.success_url.trim().is_empty() {
         return Err(ApiError::invalid("success_url is required").with("param", "success_url"));
     }
+    ids::check_opt(Kind::Customer, "customer", body.customer.as_deref())?;
     if body.customer.is_some() && body.customer_email.is_some() {
         return Err(ApiError::invalid(
             "give customer or customer_email, not both (an existing customer has an email)",
@@ -164,9 +166,7 @@ fn line(item: LineBody, mode: Mode, prefix: &str) -> Result<Line, ApiError> {
     }
     match (item.price, item.amount) {
         (Some(price), None) if item.currency.is_none() && item.name.is_none() => {
-            if price.trim().is_empty() {
-                return Err(ApiError::invalid("price is empty").with("param", param("price")));
-            }
+            ids::check(Kind::Price, &param("price"), &price)?;
             Ok(Line::Price { price, quantity })
         }
         (None, Some(amount)) => {

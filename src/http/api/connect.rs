@@ -15,6 +15,7 @@ use crate::{
         error::{ApiError, ApiResult},
         idempotency::Key,
     },
+    ids::{self, Kind},
     store::accounts::{self, Account},
     stripe::{
         self,
@@ -120,6 +121,7 @@ pub async fn link(
     Key(key): Key,
     Body(body): Body<LinkBody>,
 ) -> ApiResult<(StatusCode, Json<Link>)> {
+    ids::check(Kind::Account, "id", &id)?;
     let type_ = match body.type_.as_deref() {
         None | Some("account_onboarding") => LinkType::Onboarding,
         Some("account_update") => LinkType::Update,

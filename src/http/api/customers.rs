@@ -17,6 +17,7 @@ use crate::{
         error::{ApiError, ApiResult},
         idempotency::Key,
     },
+    ids::{self, Kind},
     store::mirror::{self, Customer},
     stripe::{self, Object, customers::CustomerFields},
 };
@@ -63,6 +64,11 @@ pub async fn create(
     Key(key): Key,
     Body(body): Body<CustomerBody>,
 ) -> ApiResult<(StatusCode, Json<Customer>)> {
+    ids::check_opt(
+        Kind::PaymentMethod,
+        "payment_method",
+        body.payment_method.as_deref(),
+    )?;
     let payment_method = body.payment_method.clone();
     let created = stripe::customers::create(
         &state.stripe,
@@ -80,6 +86,7 @@ pub async fn update(
     Key(key): Key,
     Body(body): Body<CustomerBody>,
 ) -> ApiResult<Json<Customer>> {
+    ids::check(Kind::Customer, "id", &id)?;
     if body.payment_method.is_some() {
         return Err(ApiError::invalid(
             "payment_method: attach with POST /stripe/customers/{id}/payment-methods and make it \
@@ -108,6 +115,7 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Customer>> {
+    ids::check(Kind::Customer, "id", &id)?;
     let deleted = stripe::customers::delete(&state.stripe, &id).await?;
     Ok(Json(answer(&state, deleted).await))
 }

@@ -15,6 +15,7 @@ use crate::{
         error::{ApiError, ApiResult},
         idempotency::Key,
     },
+    ids::{self, Kind},
     store::mirror::{Customer, PaymentMethod},
     stripe::{self, Object},
 };
@@ -32,11 +33,8 @@ pub async fn attach(
     Key(key): Key,
     Body(body): Body<AttachBody>,
 ) -> ApiResult<Json<PaymentMethod>> {
-    if body.payment_method.trim().is_empty() {
-        return Err(
-            ApiError::invalid("payment_method must not be empty").with("param", "payment_method")
-        );
-    }
+    ids::check(Kind::Customer, "id", &customer)?;
+    ids::check(Kind::PaymentMethod, "payment_method", &body.payment_method)?;
     let pm = stripe::payment_methods::attach(
         &state.stripe,
         &body.payment_method,
@@ -52,6 +50,8 @@ pub async fn detach(
     Path((customer, pm)): Path<(String, String)>,
     Key(key): Key,
 ) -> ApiResult<Json<PaymentMethod>> {
+    ids::check(Kind::Customer, "id", &customer)?;
+    ids::check(Kind::PaymentMethod, "pm", &pm)?;
     // Stripe detaches by id alone: make sure the path's customer owns it.
     let current = stripe::payment_methods::retrieve(&state.stripe, &pm).await?;
     if current.value.customer.as_deref() != Some(customer.as_str()) {
@@ -68,6 +68,8 @@ pub async fn set_default(
     Path((customer, pm)): Path<(String, String)>,
     Key(key): Key,
 ) -> ApiResult<Json<Customer>> {
+    ids::check(Kind::Customer, "id", &customer)?;
+    ids::check(Kind::PaymentMethod, "pm", &pm)?;
     let updated =
         stripe::customers::set_default_payment_method(&state.stripe, &customer, &pm, key.as_ref())
             .await?;

@@ -14,6 +14,7 @@ use crate::{
         error::{ApiError, ApiResult},
         idempotency::Key,
     },
+    ids::{self, Kind},
     store::mirror::{self, Paging, Payment},
     stripe::{self, payments::NewPayment},
 };
@@ -89,9 +90,8 @@ pub async fn create(
                 .with("param", "currency"),
         );
     }
-    if body.payment_method.trim().is_empty() {
-        return Err(ApiError::invalid("payment_method is required").with("param", "payment_method"));
-    }
+    ids::check_opt(Kind::Customer, "customer", body.customer.as_deref())?;
+    ids::check(Kind::PaymentMethod, "payment_method", &body.payment_method)?;
     let new = NewPayment {
         customer: body.customer,
         amount: body.amount,

@@ -15,6 +15,7 @@ use crate::{
         error::{ApiError, ApiResult},
         idempotency::Key,
     },
+    ids::{self, Kind},
     store::audit,
     stripe::{
         self,
@@ -116,20 +117,15 @@ fn target(body: &CreateBody) -> Result<Target, ApiError> {
             "name what to refund with exactly one of payment_intent, charge or payment",
         ));
     };
-    let target = Target::parse(id).ok_or_else(|| {
-        ApiError::invalid(format!(
-            "{name}: {id:?} is not a payment intent (pi_…) or a charge (ch_…)"
-        ))
-        .with("param", name)
-    })?;
-    match (name, &target) {
-        ("payment_intent", Target::Charge(_)) | ("charge", Target::PaymentIntent(_)) => {
-            Err(ApiError::invalid(format!(
-                "{name}: {id:?} is not a {}",
-                name.replace('_', " ")
-            ))
-            .with("param", name))
-        }
-        _ => Ok(target),
-    }
+    let kind = match name {
+        "payment_intent" => Kind::PaymentIntent,
+        "charge" => Kind::Charge,
+        _ => Kind::Payment,
+    };
+    let id = ids::check(kind, name, id)?;
+    // A checked id of these kinds is always one or the other.
+    Target::parse(id).ok_or_else(|| {
+        ApiError::invalid(format!("{name} must be a payment intent or charge id"))
+            .with("param", name)
+    })
 }

@@ -16,6 +16,7 @@ use crate::{
         error::{ApiError, ApiResult},
         idempotency::Key,
     },
+    ids::{self, Kind},
     store::mirror::{self, Subscription},
     stripe::{
         self, IdempotencyKey, Object,
@@ -51,9 +52,8 @@ pub async fn create(
     Key(key): Key,
     Body(body): Body<CreateBody>,
 ) -> ApiResult<(StatusCode, Json<Subscription>)> {
-    if body.customer.trim().is_empty() || body.price.trim().is_empty() {
-        return Err(ApiError::invalid("customer and price are required"));
-    }
+    ids::check(Kind::Customer, "customer", &body.customer)?;
+    ids::check(Kind::Price, "price", &body.price)?;
     if body.quantity == Some(0) {
         return Err(ApiError::invalid("quantity must be at least 1").with("param", "quantity"));
     }
@@ -87,6 +87,8 @@ pub async fn update(
     Key(key): Key,
     Body(body): Body<UpdateBody>,
 ) -> ApiResult<Json<Subscription>> {
+    ids::check(Kind::Subscription, "id", &id)?;
+    ids::check_opt(Kind::Price, "price", body.price.as_deref())?;
     if body.quantity == Some(0) {
         return Err(ApiError::invalid("quantity must be at least 1").with("param", "quantity"));
     }
@@ -159,6 +161,7 @@ pub async fn cancel(
     Query(q): Query<CancelQuery>,
     Key(key): Key,
 ) -> ApiResult<Json<Subscription>> {
+    ids::check(Kind::Subscription, "id", &id)?;
     let canceled = if q.at_period_end {
         let changes = Changes {
             cancel_at_period_end: Some(true),
