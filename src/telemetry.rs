@@ -1,6 +1,8 @@
 //! Logging: JSON lines to stdout and to a daily rolling file for the daemon, a human
 //! format on a terminal; quiet human logs on stderr for the other subcommands.
-//! `RUST_LOG` overrides the configured level.
+//! `RUST_LOG` overrides the configured level. The daily files are private to their
+//! owner (the process umask, `process::private_umask`, and a 0700 directory) and only
+//! the newest `[log] keep_days` are kept.
 //!
 //! What is logged is chosen where it is logged: ids, types, outcomes, durations. Bodies,
 //! headers, query strings, secrets and personal data never reach a log call.
@@ -29,9 +31,10 @@ pub fn init_daemon(config: &LogConfig) -> anyhow::Result<Guard> {
         LogFormat::Auto => !std::io::stdout().is_terminal(),
     };
     let stdout = if json_stdout {
+        // The span list alone: the current span would repeat its last entry.
         fmt::layer()
             .json()
-            .with_current_span(true)
+            .with_current_span(false)
             .with_span_list(true)
             .boxed()
     } else {
@@ -40,17 +43,27 @@ pub fn init_daemon(config: &LogConfig) -> anyhow::Result<Guard> {
     let (file, guard) = if config.dir.as_os_str().is_empty() {
         (None, None)
     } else {
-        std::fs::create_dir_all(&config.dir).map_err(|e| {
+        crate::process::private_dir(&config.dir).map_err(|e| {
             anyhow::anyhow!(
                 "cannot create log directory {} (log.dir): {e}",
                 config.dir.display()
             )
         })?;
-        let appender = tracing_appender::rolling::daily(&config.dir, "billd.log");
+        let appender = tracing_appender::rolling::Builder::new()
+            .rotation(tracing_appender::rolling::Rotation::DAILY)
+            .filename_prefix("billd.log")
+            .max_log_files(config.keep_days)
+            .build(&config.dir)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot open the log file in {} (log.dir): {e}",
+                    config.dir.display()
+                )
+            })?;
         let (writer, guard) = tracing_appender::non_blocking(appender);
         let layer = fmt::layer()
             .json()
-            .with_current_span(true)
+            .with_current_span(false)
             .with_span_list(true)
             .with_writer(writer);
         (Some(layer), Some(guard))

@@ -78,6 +78,7 @@ pub enum Command {
 
 /// Parses the command line, runs the command, maps the result to an exit code.
 pub fn main() -> ExitCode {
+    crate::process::private_umask();
     let cli = Cli::parse();
     let format = cli.format.unwrap_or(Format::Table);
     let result = match cli.command {

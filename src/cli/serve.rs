@@ -13,6 +13,11 @@ impl Args {
     pub fn run(self, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
         let config = Config::load(config_path)?;
         let secrets = config.secrets_from_env()?;
+        // Still one thread: logging and the runtime start theirs below.
+        crate::process::clear_env(&[
+            &config.stripe.secret_key_env,
+            &config.stripe.webhook_secret_env,
+        ]);
         let _guard = crate::telemetry::init_daemon(&config.log)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -2,7 +2,7 @@
 //! returned on every response, put in the request's tracing span and in error bodies.
 
 use axum::{
-    extract::Request,
+    extract::{MatchedPath, Request},
     http::{HeaderName, HeaderValue},
     middleware::Next,
     response::Response,
@@ -10,6 +10,25 @@ use axum::{
 use tracing::Instrument;
 
 pub static HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The route of a request that matched none.
+const UNMATCHED: &str = "(no route)";
+
+/// A method as logged: the standard ones by name, anything else (a caller may send
+/// any token as a method) as `OTHER`.
+fn bounded_method(method: &axum::http::Method) -> &str {
+    use axum::http::Method;
+    match *method {
+        Method::GET
+        | Method::POST
+        | Method::PUT
+        | Method::PATCH
+        | Method::DELETE
+        | Method::HEAD
+        | Method::OPTIONS => method.as_str(),
+        _ => "OTHER",
+    }
+}
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -45,12 +64,19 @@ pub async fn layer(request: Request, next: Next) -> Response {
         .filter(|v| acceptable(v))
         .map(String::from)
         .unwrap_or_else(fresh);
-    // Only the method and the path: query strings and headers may carry personal data.
+    // The route template (`/stripe/customers/{id}`), never the path as sent: an
+    // unauthenticated caller chooses the path, its length and what it holds. Query
+    // strings and headers may carry personal data: never logged either.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| UNMATCHED.to_string(), |p| p.as_str().to_string());
     let span = tracing::info_span!(
         "request",
         request_id = %id,
-        method = %request.method(),
-        path = %request.uri().path(),
+        method = %bounded_method(request.method()),
+        route = %route,
+        path_len = request.uri().path().len(),
     );
     let started = std::time::Instant::now();
     let mut response = REQUEST_ID

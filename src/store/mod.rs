@@ -41,7 +41,7 @@ pub enum StoreError {
     Pool(r2d2::Error),
     #[error("migration error: {0}")]
     Migration(rusqlite_migration::Error),
-    #[error("cannot create database directory {path}")]
+    #[error("cannot create database directory or file {path} (readable by its owner only)")]
     Directory {
         path: String,
         source: std::io::Error,
@@ -116,12 +116,24 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database at `path`. Does not migrate.
     pub fn open(path: &Path, pool_size: u32, busy_timeout: Duration) -> Result<Store> {
+        // Customer emails, raw payloads and token hashes: the owner's alone.
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+            crate::process::private_dir(dir).map_err(|source| StoreError::Directory {
                 path: dir.display().to_string(),
                 source,
             })?;
         }
+        let sidecar = |suffix: &str| {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            std::path::PathBuf::from(p)
+        };
+        crate::process::private_files(path, &[sidecar("-wal"), sidecar("-shm")]).map_err(
+            |source| StoreError::Directory {
+                path: path.display().to_string(),
+                source,
+            },
+        )?;
         // WAL is a property of the file: switch it once, before the pool opens
         // connections concurrently (switching needs an exclusive lock).
         let first = Connection::open(path)?;

@@ -89,3 +89,12 @@ impl Daemon {
         self.lines.try_iter().collect()
     }
 }
+
+/// A test that fails mid-way must not leave its daemon running (it holds the test
+/// runner's stderr open).
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
