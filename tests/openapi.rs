@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use billd::store::tokens::Scope;
 use common::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const METHODS: [&str; 8] = [
     "get", "post", "put", "patch", "delete", "head", "options", "trace",
@@ -918,5 +918,48 @@ async fn the_frameworks_own_refusals_fit_the_documented_error_responses() {
         assert!(errors.is_empty(), "{path}: {errors:?} {body}");
         assert_eq!(body["error"]["type"], "method_not_allowed");
     }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_limits_answers_fit_the_documented_error_responses() {
+    let app = spawn_app_with(
+        |c| {
+            c.limits.failed_auth_burst = 1;
+            c.limits.webhook_burst = 1;
+            c.limits.webhook_per_sec = 1;
+            c.limits.money_burst = 1;
+            c.limits.money_per_sec = 1;
+        },
+        &[WEBHOOK_SECRET],
+    )
+    .await;
+    let doc = fetch_document(&app).await;
+    let admin = app.token(Scope::Admin).await;
+    // Money routes per token.
+    for expected in [400, 429] {
+        let response = app
+            .client
+            .post(app.url("/stripe/refunds"))
+            .bearer_auth(&admin)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        let body = fits(&doc, "post", "/stripe/refunds", response, expected).await;
+        if expected == 429 {
+            assert_eq!(body["error"]["type"], "rate_limited");
+        }
+    }
+    // The webhook per address.
+    let event = fixture_as("customer.created.json", "evt_openapi_limit");
+    assert_eq!(app.post_event(&event).await.status(), 200);
+    let response = app.post_event(&event).await;
+    let body = fits(&doc, "post", "/stripe/webhook", response, 429).await;
+    assert_eq!(body["error"]["type"], "rate_limited");
+    // Failed authentication per address.
+    assert_eq!(app.get("/stripe/events", "nope").await.status(), 401);
+    let response = app.get("/stripe/events", "nope").await;
+    fits(&doc, "get", "/stripe/events", response, 429).await;
     app.shutdown().await;
 }

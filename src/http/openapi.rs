@@ -202,6 +202,10 @@ impl Op {
             // A body that is not the right JSON, or too long to read.
             errors.extend([400, 413]);
         }
+        if self.path != "/healthz" {
+            // `[limits] max_in_flight`: every route but liveness answers 503 past it.
+            errors.insert(503);
+        }
         let mut o = Map::new();
         o.insert("operationId".into(), self.id.into());
         o.insert("tags".into(), json!([self.tag]));
@@ -232,8 +236,9 @@ impl Op {
                 }
                 o.insert("security".into(), json!(security));
                 o.insert("x-billd-scope".into(), scope.into());
-                // The token is checked against the database.
-                errors.extend([401, 403, 503]);
+                // The token is checked against the database; failed checks are rate
+                // limited per client address, the money routes per token.
+                errors.extend([401, 403, 429, 503]);
                 if write && self.access == Access::Token {
                     // The idempotency middleware: a malformed key, a key reused.
                     params.push(param_ref("IdempotencyKey"));
@@ -386,7 +391,8 @@ fn operations() -> Vec<Op> {
             })])
             .body("StripeEvent", true)
             .answers(200, "WebhookReceived", "Stored (or already stored).")
-            .errors(&[400, 413, 503]),
+            // 429: the per-address webhook limit, or too many failed signatures.
+            .errors(&[400, 413, 429, 503]),
         op(M::GET, "/healthz", "healthz", "operations")
             .summary("Liveness")
             .describe("The process is alive.")
@@ -850,9 +856,9 @@ fn responses() -> Value {
         "PayloadTooLarge": too_large,
         "MethodNotAllowed": method_not_allowed,
         "Unprocessable": error("Refused by Stripe (the object's state does not allow it) or by a rule of billd's", &["refused_by_stripe", "refund_exceeds_remainder", "not_refundable"], false),
-        "RateLimited": error("Stripe is rate limiting billd; retry after `Retry-After` seconds", &["rate_limited"], true),
+        "RateLimited": error("A rate limit ([limits]: failed authentication or signature checks per client address, the money routes per token, the webhook per client address) or Stripe's own; retry after `Retry-After` seconds", &["rate_limited"], true),
         "BadGateway": error("Stripe failed, its answer was unusable, or it refused billd's API key", &["stripe_error", "stripe_auth_failed"], false),
-        "Unavailable": error("Storage or Stripe unavailable, or the schema not migrated; retry (with the same Idempotency-Key)", &["storage_unavailable", "stripe_unavailable", "not_migrated"], true),
+        "Unavailable": error("Storage or Stripe unavailable, the schema not migrated, or the server at its cap of requests in flight (`overloaded`); retry (with the same Idempotency-Key)", &["storage_unavailable", "stripe_unavailable", "not_migrated", "overloaded"], true),
     })
 }
 
