@@ -79,21 +79,17 @@ pub async fn receive(
     if let Err(e) = state.verifier.verify(&body, header, (state.clock)()) {
         return Err(refused(&state, client, e.into()));
     }
+    // Signed from here on: what follows is refused, but it is no client's failure.
     let Ok(text) = std::str::from_utf8(&body) else {
-        return Err(refused(
-            &state,
-            client,
-            Refusal::new("not UTF-8", ApiError::invalid("the body is not UTF-8 JSON")),
+        return Err(rejected(
+            "not UTF-8",
+            ApiError::invalid("the body is not UTF-8 JSON"),
         ));
     };
     let envelope: EnvelopeHeader = parse_json(text, "event").map_err(|e| {
-        refused(
-            &state,
-            client,
-            Refusal::new(
-                &e.to_string(),
-                ApiError::invalid(format!("malformed event: {e}")),
-            ),
+        rejected(
+            &e.to_string(),
+            ApiError::invalid(format!("malformed event: {e}")),
         )
     })?;
     if let Some(reason) = envelope.invalid() {
