@@ -113,9 +113,6 @@ impl App {
             stripe: self.stripe,
             plans,
             limits: Arc::new(Limits::new(&self.config.limits, &self.config.server)),
-            in_flight: Arc::new(tokio::sync::Semaphore::new(
-                self.config.limits.max_in_flight,
-            )),
         };
         let limits = state.limits.clone();
         let pruning = tokio::spawn(async move {

@@ -92,6 +92,8 @@ pub struct LimitsConfig {
     pub max_connections: usize,
     /// Requests being handled at once at most; more answer 503 at once.
     pub max_in_flight: usize,
+    /// Of those, at most this many from one client address.
+    pub max_in_flight_per_address: usize,
 }
 
 impl Default for LimitsConfig {
@@ -108,6 +110,7 @@ impl Default for LimitsConfig {
             idle_timeout_secs: 60,
             max_connections: 1_024,
             max_in_flight: 512,
+            max_in_flight_per_address: 128,
         }
     }
 }
@@ -389,6 +392,9 @@ impl Config {
         }
         if l.max_in_flight == 0 {
             return invalid("limits.max_in_flight", "must be at least 1");
+        }
+        if l.max_in_flight_per_address == 0 {
+            return invalid("limits.max_in_flight_per_address", "must be at least 1");
         }
         Ok(())
     }

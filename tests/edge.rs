@@ -166,9 +166,13 @@ async fn connections_past_the_cap_are_closed_at_once_and_service_recovers() {
 
 /// Sends a request head announcing a body it never sends: a request in flight.
 async fn half_sent_body(address: &str, path: &str) -> TcpStream {
+    half_sent_body_from(address, path, "").await
+}
+
+async fn half_sent_body_from(address: &str, path: &str, extra_header: &str) -> TcpStream {
     let mut s = connect(address).await;
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: billd\r\nStripe-Signature: t=1,v1=00\r\n\
+        "POST {path} HTTP/1.1\r\nHost: billd\r\nStripe-Signature: t=1,v1=00\r\n{extra_header}\
          Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{"
     );
     s.write_all(head.as_bytes()).await.unwrap();
@@ -211,6 +215,42 @@ async fn requests_past_the_in_flight_cap_answer_503_and_service_recovers() {
         assert!(Instant::now() < deadline, "service did not recover");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn one_address_holds_at_most_its_share_of_requests_in_flight() {
+    let app = spawn_app_with(
+        |c| {
+            c.limits.max_in_flight_per_address = 2;
+            c.server.trusted_proxies = vec!["127.0.0.1".into()];
+        },
+        &[WEBHOOK_SECRET],
+    )
+    .await;
+    let token = app.token(Scope::Read).await;
+    let attacker = "X-Forwarded-For: 203.0.113.9\r\n";
+    let _held = [
+        half_sent_body_from(&app.address, "/stripe/webhook", attacker).await,
+        half_sent_body_from(&app.address, "/stripe/webhook", attacker).await,
+    ];
+    let from = |addr: &'static str| {
+        app.client
+            .get(app.url("/stripe/events"))
+            .bearer_auth(&token)
+            .header("x-forwarded-for", addr)
+            .send()
+    };
+    let deadline = Instant::now() + PATIENCE;
+    while from("203.0.113.9").await.unwrap().status() != 503 {
+        assert!(
+            Instant::now() < deadline,
+            "the per-address cap never applied"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Everyone else is served.
+    assert_eq!(from("198.51.100.1").await.unwrap().status(), 200);
     app.shutdown().await;
 }
 

@@ -144,6 +144,10 @@ pub struct Limits {
     money: Bucket<String>,
     webhook: Bucket<IpAddr>,
     trusted_proxies: Vec<AddressRange>,
+    in_flight: tokio::sync::Semaphore,
+    /// Requests being handled per client key.
+    per_address: Mutex<HashMap<IpAddr, usize>>,
+    max_per_address: usize,
 }
 
 impl Limits {
@@ -158,7 +162,29 @@ impl Limits {
                 .iter()
                 .filter_map(|p| AddressRange::parse(p))
                 .collect(),
+            in_flight: tokio::sync::Semaphore::new(limits.max_in_flight),
+            per_address: Mutex::default(),
+            max_per_address: limits.max_in_flight_per_address,
         }
+    }
+
+    /// A place for one more request being handled, if the caps allow it.
+    pub fn enter(&self, client: Option<IpAddr>) -> Option<InFlight<'_>> {
+        let permit = self.in_flight.try_acquire().ok()?;
+        let key = client.map(client_key);
+        if let Some(key) = key {
+            let mut per = self.per_address.lock().unwrap_or_else(|p| p.into_inner());
+            let n = per.entry(key).or_insert(0);
+            if *n >= self.max_per_address {
+                return None;
+            }
+            *n += 1;
+        }
+        Some(InFlight {
+            limits: self,
+            key,
+            _permit: permit,
+        })
     }
 
     /// Who sent the request (see the module comment).
@@ -271,10 +297,14 @@ impl FromRequestParts<AppState> for ClientAddr {
     }
 }
 
-/// Caps the requests being handled at once (`[limits] max_in_flight`): past it, 503 at
-/// once rather than a queue that grows with the attack.
+/// Caps the requests being handled at once (`[limits] max_in_flight`, and
+/// `max_in_flight_per_address` for one client): past either, 503 at once rather than a
+/// queue that grows with the attack. A request counts from its head until its handler
+/// answers, so half-sent bodies count: one address cannot hold more than its share of
+/// memory in bodies being read.
 pub async fn in_flight_layer(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     request: Request,
     next: Next,
 ) -> Response {
@@ -282,11 +312,36 @@ pub async fn in_flight_layer(
     if request.uri().path() == "/healthz" {
         return next.run(request).await;
     }
-    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
+    let Some(_slot) = state.limits.enter(client) else {
         super::metrics::protection("overloaded");
         return ApiError::overloaded().into_response();
     };
     next.run(request).await
+}
+
+/// A request being handled; leaving frees its place.
+pub struct InFlight<'a> {
+    limits: &'a Limits,
+    key: Option<IpAddr>,
+    _permit: tokio::sync::SemaphorePermit<'a>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            let mut per = self
+                .limits
+                .per_address
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = per.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    per.remove(&key);
+                }
+            }
+        }
+    }
 }
 
 /// Whether a route moves money or acts in Stripe's name on the caller's behalf.
@@ -376,6 +431,28 @@ mod tests {
         assert_eq!(l.client(Some(stranger), &headers), Some(stranger.ip()));
         let none = limits(&[]);
         assert_eq!(none.client(Some(proxy), &headers), Some(proxy.ip()));
+    }
+
+    #[test]
+    fn requests_in_flight_are_capped_in_all_and_per_address() {
+        let config = LimitsConfig {
+            max_in_flight: 3,
+            max_in_flight_per_address: 2,
+            ..LimitsConfig::default()
+        };
+        let l = Limits::new(&config, &ServerConfig::default());
+        let (a, b) = (
+            Some("1.2.3.4".parse().unwrap()),
+            Some("5.6.7.8".parse().unwrap()),
+        );
+        let a1 = l.enter(a).unwrap();
+        let _a2 = l.enter(a).unwrap();
+        assert!(l.enter(a).is_none(), "one address holds at most its share");
+        let _b1 = l.enter(b).unwrap();
+        assert!(l.enter(b).is_none(), "the total cap holds");
+        drop(a1);
+        assert!(l.enter(a).is_some());
+        assert!(l.per_address.lock().unwrap().len() <= 2);
     }
 
     #[test]

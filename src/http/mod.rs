@@ -46,8 +46,6 @@ pub struct AppState {
     pub plans: Arc<api::plans::PlansCache>,
     /// This process's rate limits.
     pub limits: Arc<limits::Limits>,
-    /// Permits for requests being handled (`[limits] max_in_flight`).
-    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 pub fn router(state: AppState) -> Router {
