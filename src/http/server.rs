@@ -26,7 +26,7 @@ use std::{
 use axum::{Router, body::Body, extract::ConnectInfo};
 use hyper::body::{Body as HttpBody, Bytes, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::{net::TcpListener, sync::Notify};
+use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
 
@@ -102,11 +102,7 @@ struct Connection {
 }
 
 /// Requests of one connection whose answer has not been sent in full yet.
-#[derive(Default)]
-struct Active {
-    count: AtomicUsize,
-    idle: Notify,
-}
+type Active = AtomicUsize;
 
 impl Connection {
     async fn run(
@@ -124,19 +120,15 @@ impl Connection {
             () = stopping.cancelled() => {}
         }
         // Idle connections close now; one with a request being handled closes after
-        // its answer. A half-sent body fails at once (see `DeadlineBody`).
+        // its answer is written. A half-sent body fails at once (see `DeadlineBody`),
+        // so its request answers at once too.
         conn.as_mut().graceful_shutdown();
-        loop {
-            if active.count.load(Ordering::Acquire) == 0 {
-                // Nothing is being answered: whatever the client has sent of a request
-                // head is dropped with the connection.
-                return;
-            }
-            tokio::select! {
-                _ = conn.as_mut() => return,
-                () = active.idle.notified() => {}
-            }
+        if active.load(Ordering::Acquire) == 0 {
+            // Nothing is being answered: whatever the client has sent of a request
+            // head is dropped with the connection.
+            return;
         }
+        let _ = conn.await;
     }
 
     fn handle(
@@ -169,16 +161,14 @@ struct ActiveGuard(Arc<Active>);
 
 impl ActiveGuard {
     fn new(active: Arc<Active>) -> ActiveGuard {
-        active.count.fetch_add(1, Ordering::AcqRel);
+        active.fetch_add(1, Ordering::AcqRel);
         ActiveGuard(active)
     }
 }
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.idle.notify_one();
-        }
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
