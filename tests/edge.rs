@@ -310,6 +310,17 @@ async fn failed_authentication_is_limited_per_address_and_recovers() {
     )
     .await;
     let good = app.token(Scope::Read).await;
+    // No credentials at all guess at nothing: answered, never limited.
+    for _ in 0..10 {
+        let r = app
+            .client
+            .get(app.url("/stripe/events"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        assert_eq!(app.post_webhook("{}", None).await.status(), 400);
+    }
     for _ in 0..3 {
         assert_eq!(app.get("/stripe/events", "guess").await.status(), 401);
     }

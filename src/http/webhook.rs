@@ -67,13 +67,10 @@ pub async fn receive(
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok())
     else {
-        return Err(refused(
-            &state,
-            client,
-            Refusal::new(
-                "missing signature",
-                ApiError::invalid("missing Stripe-Signature header"),
-            ),
+        // No signature costs no HMAC and guesses nothing: answered, not counted.
+        return Err(rejected(
+            "missing signature",
+            ApiError::invalid("missing Stripe-Signature header"),
         ));
     };
     if let Err(e) = state.verifier.verify(&body, header, (state.clock)()) {
