@@ -26,11 +26,15 @@ pub fn rfc3339(secs: i64) -> String {
         .unwrap_or_else(|| secs.to_string())
 }
 
-/// Unix milliseconds as an RFC 3339 UTC string with millisecond precision.
+/// Unix milliseconds as an RFC 3339 UTC string with millisecond precision, always
+/// three digits (`2026-11-28T00:00:00.120Z`), so times line up in a column.
 pub fn rfc3339_ms(ms: i64) -> String {
+    const FIXED: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
+        .and_then(|t| t.format(FIXED).ok())
         .unwrap_or_else(|| ms.to_string())
 }
 
@@ -56,6 +60,12 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn millisecond_times_always_have_three_digits() {
+        assert_eq!(rfc3339_ms(1_764_547_200_120), "2025-12-01T00:00:00.120Z");
+        assert_eq!(rfc3339_ms(1_764_547_200_000), "2025-12-01T00:00:00.000Z");
+    }
 
     #[test]
     fn times_round_trip_through_rfc3339() {

@@ -776,3 +776,59 @@ fn flags_resolve_of_a_non_number_is_a_usage_error() {
     env.run(&["flags", "resolve", "flag_1"])
         .fails_with_usage_error();
 }
+
+#[test]
+fn events_list_fits_the_terminal_width_and_cuts_a_long_error() {
+    let env = TestEnv::new();
+    let id = env.insert_fixture_event("customer.created.json");
+    let long_error = format!("handler failed: {}", "a very long reason ".repeat(20));
+    let conn = rusqlite::Connection::open(&env.db).expect("open db");
+    conn.execute(
+        "UPDATE events SET status = 'failed', last_error = ?1 WHERE id = ?2",
+        rusqlite::params![long_error, id],
+    )
+    .expect("mark failed");
+    let run = Run::of(env.billd().env("COLUMNS", "100").args(["events", "list"])).succeeds();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    for line in &lines {
+        assert!(line.chars().count() <= 100, "wider than 100: {line}");
+    }
+    assert!(
+        run.stdout.contains('…'),
+        "the long error is cut:\n{}",
+        run.stdout
+    );
+    // JSON keeps the whole error.
+    let json = env
+        .run(&["events", "list", "--format", "json"])
+        .succeeds()
+        .json();
+    assert_eq!(json[0]["last_error"], long_error.as_str());
+}
+
+#[test]
+fn events_list_watch_prints_the_list_again_until_interrupted() {
+    use std::io::{BufRead, BufReader};
+    let env = TestEnv::new();
+    env.insert_fixture_event("customer.created.json");
+    let mut child = env
+        .billd()
+        .args(["events", "list", "--watch", "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("billd starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut headers = 0;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("a line");
+        if line.starts_with("billd events list, every 1 s") {
+            headers += 1;
+            if headers == 2 {
+                break;
+            }
+        }
+    }
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    assert_eq!(headers, 2);
+}

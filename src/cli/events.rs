@@ -51,6 +51,11 @@ pub enum Command {
         /// How many events (1 to 100).
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=100))]
         limit: u16,
+        /// Print the list again every SECS seconds (2 if not given) until interrupted:
+        /// for watching an incident.
+        #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "2",
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
+        watch: Option<u64>,
     },
     /// Apply stored events again, now. Replaying an applied event never doubles its
     /// effect: newer state is kept, and a payment is one row however often it is applied.
@@ -114,52 +119,33 @@ impl Command {
                 status,
                 type_,
                 limit,
+                watch,
             } => {
-                let conn = store.conn()?;
-                let (rows, _) = inbox::list(
-                    &conn,
-                    &Filter {
-                        status: status.map(Status::from),
-                        type_,
-                        since_ms: None,
-                        limit: usize::from(limit),
-                        starting_after: None,
-                    },
-                )?;
-                let table = rows
-                    .iter()
-                    .map(|e| {
-                        vec![
-                            e.id.clone(),
-                            e.type_.clone(),
-                            e.status.as_str().into(),
-                            e.attempts.to_string(),
-                            rfc3339(e.created),
-                            rfc3339_ms(e.received_at_ms),
-                            output::cell(&e.account),
-                            output::cell(&e.last_error),
-                        ]
-                    })
-                    .collect();
-                let views: Vec<EventView> = rows.into_iter().map(EventView::from).collect();
-                output::print_list(
-                    format,
-                    &views,
-                    output::Rows {
-                        header: vec![
-                            "id",
-                            "type",
-                            "status",
-                            "attempts",
-                            "created",
-                            "received_at",
-                            "account",
-                            "last_error",
-                        ],
-                        rows: table,
-                    },
-                )?;
-                Ok(ExitCode::SUCCESS)
+                let filter = Filter {
+                    status: status.map(Status::from),
+                    type_,
+                    since_ms: None,
+                    limit: usize::from(limit),
+                    starting_after: None,
+                };
+                let Some(every) = watch else {
+                    print_events(&store, &filter, format)?;
+                    return Ok(ExitCode::SUCCESS);
+                };
+                let terminal = std::io::stdout().is_terminal();
+                loop {
+                    if terminal {
+                        // Clear the screen and go home, so the list replaces itself.
+                        print!("\x1b[2J\x1b[H");
+                    }
+                    println!(
+                        "billd events list, every {every} s: {}",
+                        rfc3339(now_ms() / 1000)
+                    );
+                    print_events(&store, &filter, format)?;
+                    std::io::Write::flush(&mut std::io::stdout())?;
+                    std::thread::sleep(std::time::Duration::from_secs(every));
+                }
             }
             Command::Replay(args) if args.from_stripe => {
                 from_stripe(&config, &store, args.since, format)
@@ -389,4 +375,47 @@ fn from_stripe(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Prints one page of the inbox.
+fn print_events(
+    store: &crate::store::Store,
+    filter: &Filter,
+    format: Format,
+) -> anyhow::Result<()> {
+    let conn = store.conn()?;
+    let (rows, _) = inbox::list(&conn, filter)?;
+    let table = rows
+        .iter()
+        .map(|e| {
+            vec![
+                e.id.clone(),
+                e.type_.clone(),
+                e.status.as_str().into(),
+                e.attempts.to_string(),
+                rfc3339(e.created),
+                rfc3339_ms(e.received_at_ms),
+                output::cell(&e.account),
+                output::cell(&e.last_error),
+            ]
+        })
+        .collect();
+    let views: Vec<EventView> = rows.into_iter().map(EventView::from).collect();
+    output::print_list(
+        format,
+        &views,
+        output::Rows {
+            header: vec![
+                "id",
+                "type",
+                "status",
+                "attempts",
+                "created",
+                "received_at",
+                "account",
+                "last_error",
+            ],
+            rows: table,
+        },
+    )
 }

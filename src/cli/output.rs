@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -59,8 +59,8 @@ pub fn print_one<T: Serialize>(
             write_csv(&mut out, &rows)?;
         }
         Format::Table => {
-            let mut t = Table::new();
-            t.load_style(UTF8_FULL_CONDENSED);
+            // One object's fields are read one by one: wrapped in their column, not cut.
+            let mut t = new_table();
             for (k, v) in fields {
                 t.add_row(vec![k.to_string(), v]);
             }
@@ -70,14 +70,44 @@ pub fn print_one<T: Serialize>(
     Ok(())
 }
 
+/// Longest cell of a table, in characters: longer ones (an event's `last_error`) are
+/// cut with `…` so a row stays a row; JSON and CSV keep them whole.
+const MAX_CELL: usize = 60;
+
 fn table(rows: &Rows) -> Table {
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED);
+    let mut t = new_table();
     t.set_header(rows.header.clone());
     for row in &rows.rows {
-        t.add_row(row.clone());
+        t.add_row(row.iter().map(|c| cut(c)).collect::<Vec<_>>());
     }
     t
+}
+
+/// A table that fits the terminal: comfy-table measures it on a terminal; elsewhere
+/// `$COLUMNS` (set by shells, and by tests) says how wide to be, or there is no limit.
+fn new_table() -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_content_arrangement(ContentArrangement::Dynamic);
+    if let Some(width) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|w| *w >= 20)
+    {
+        t.set_width(width);
+    }
+    t
+}
+
+/// A cell as a table shows it: one line, at most [`MAX_CELL`] characters.
+fn cut(cell: &str) -> String {
+    let one_line = cell.replace(['\n', '\r', '\t'], " ");
+    if one_line.chars().count() <= MAX_CELL {
+        return one_line;
+    }
+    let mut cut: String = one_line.chars().take(MAX_CELL - 1).collect();
+    cut.push('…');
+    cut
 }
 
 fn write_csv(out: &mut impl Write, rows: &Rows) -> std::io::Result<()> {
@@ -141,6 +171,15 @@ pub fn cell<T: ToString>(v: &Option<T>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_table_cells_are_cut_to_one_short_line() {
+        assert_eq!(cut("short"), "short");
+        let long = "x".repeat(200);
+        assert_eq!(cut(&long).chars().count(), MAX_CELL);
+        assert!(cut(&long).ends_with('…'));
+        assert_eq!(cut("two\nlines"), "two lines");
+    }
 
     #[test]
     fn csv_cells_with_separators_are_quoted() {
