@@ -62,8 +62,9 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
         .map(|t| t.trim().to_string());
     // billd's tokens are short; a long one is not worth hashing and looking up.
     let Some(token) = token.filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN) else {
-        // No credentials is not a guess at one: answered, not counted (a token that
-        // is too long to be billd's is both).
+        // No `Authorization` header guesses at nothing: answered, not counted. A header
+        // without a usable token (not Bearer, empty, too long to be billd's) is a
+        // failed attempt like a wrong token.
         let error =
             ApiError::unauthorized("missing bearer token: send `Authorization: Bearer <token>`");
         return if request.headers().contains_key(header::AUTHORIZATION) {

@@ -271,11 +271,16 @@ impl Limits {
 
 /// The request's client address (see [`Limits::client`]).
 pub fn client_of(state: &AppState, request: &Request) -> Option<IpAddr> {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    state.limits.client(peer, request.headers())
+    client_from(state, request.extensions(), request.headers())
+}
+
+fn client_from(
+    state: &AppState,
+    extensions: &axum::http::Extensions,
+    headers: &HeaderMap,
+) -> Option<IpAddr> {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    state.limits.client(peer, headers)
 }
 
 /// The client address of a request, as an extractor (see [`Limits::client`]).
@@ -289,11 +294,11 @@ impl FromRequestParts<AppState> for ClientAddr {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<ClientAddr, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0);
-        Ok(ClientAddr(state.limits.client(peer, &parts.headers)))
+        Ok(ClientAddr(client_from(
+            state,
+            &parts.extensions,
+            &parts.headers,
+        )))
     }
 }
 
