@@ -6,7 +6,7 @@ use stripe_payment::payment_method::{
 };
 
 use super::{Client, IdempotencyKey, Object, StripeError};
-use crate::events::expandable;
+use crate::objects::expandable;
 
 /// billd's view of a payment method (no card numbers or billing details: billd never
 /// reads them).

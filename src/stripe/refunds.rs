@@ -9,7 +9,7 @@ use stripe_core::{
 };
 
 use super::{Client, IdempotencyKey, Object, StripeError, payments};
-use crate::{events::expandable, ids};
+use crate::{ids, objects::expandable};
 
 /// What is refunded: a payment intent (`pi_…`) or a charge (`ch_…`, `py_…`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,7 +188,7 @@ pub async fn refundable(client: &Client, target: &Target) -> Result<Refundable, 
             let pi = payments::retrieve(client, id).await?;
             let charge = match (pi.value.latest_charge_object(), &pi.value.latest_charge) {
                 (Some(raw), _) => Some(Object {
-                    value: crate::events::parse_json(raw, "charge")
+                    value: crate::objects::parse_json(raw, "charge")
                         .map_err(|e| StripeError::Decode(e.to_string()))?,
                     raw: raw.to_string(),
                 }),
