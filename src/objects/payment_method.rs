@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::expandable;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct PaymentMethod {
     pub id: String,
     #[serde(default, deserialize_with = "expandable")]
@@ -18,7 +18,7 @@ pub struct PaymentMethod {
     pub created: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Card {
     #[serde(default)]
     pub brand: Option<String>,

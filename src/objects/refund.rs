@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::expandable;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Refund {
     pub id: String,
     #[serde(default, deserialize_with = "expandable")]

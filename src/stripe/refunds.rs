@@ -9,7 +9,10 @@ use stripe_core::{
 };
 
 use super::{Client, IdempotencyKey, Object, StripeError, payments};
-use crate::{ids, objects::expandable};
+use crate::{
+    ids,
+    objects::{expandable, refund::Refund},
+};
 
 /// What is refunded: a payment intent (`pi_…`) or a charge (`ch_…`, `py_…`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,24 +58,6 @@ impl Reason {
             _ => None,
         }
     }
-}
-
-/// billd's view of a refund.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Refund {
-    pub id: String,
-    #[serde(default, deserialize_with = "expandable")]
-    pub payment_intent: Option<String>,
-    #[serde(default, deserialize_with = "expandable")]
-    pub charge: Option<String>,
-    #[serde(default)]
-    pub amount: Option<i64>,
-    #[serde(default)]
-    pub currency: Option<String>,
-    #[serde(default)]
-    pub status: Option<String>,
-    #[serde(default)]
-    pub reason: Option<String>,
 }
 
 /// billd's view of a charge, for what is left to refund.
