@@ -12,6 +12,7 @@ pub mod events;
 pub mod http;
 pub mod ids;
 pub mod ingest;
+pub mod objects;
 pub mod process;
 pub mod report;
 pub mod signature;

@@ -262,7 +262,7 @@ fn from_stripe(
     let mut events = listed
         .into_iter()
         .map(|e| {
-            let header: EnvelopeHeader = crate::events::parse_json(&e.raw, "event")?;
+            let header: EnvelopeHeader = crate::objects::parse_json(&e.raw, "event")?;
             Ok((header, e.raw))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

@@ -22,6 +22,7 @@ use serde::Serialize;
 use super::{Format, output};
 use crate::{
     events::{self, ApplyError, Origin},
+    objects::parse_json,
     store::{
         mirror::{self, Table},
         reports,
@@ -82,7 +83,7 @@ fn write_subscription(conn: &Connection, raw: &str, origin: Origin<'_>) -> Resul
         id: String,
     }
     events::write_subscription(conn, raw, origin)?;
-    let Id { id } = events::parse_json(raw, "subscription")?;
+    let Id { id } = parse_json(raw, "subscription")?;
     reports::seed_history(conn, &id)?;
     Ok(())
 }

@@ -5,42 +5,13 @@
 //! whether an account can take charges and what it still owes Stripe, nothing more.
 
 use rusqlite::Connection;
-use serde::Deserialize;
 
-use super::{ApplyError, Event, Origin, Outcome, parse_json, payment_method::redacted};
+use super::{ApplyError, Event, Origin, Outcome, payment_method::redacted};
+use crate::objects::{
+    account::{Account, Deauthorized},
+    parse_json,
+};
 use crate::store::mirror::{self, Table};
-
-#[derive(Debug, Deserialize)]
-struct Account {
-    id: String,
-    #[serde(default, rename = "type")]
-    type_: Option<String>,
-    #[serde(default)]
-    country: Option<String>,
-    #[serde(default)]
-    charges_enabled: Option<bool>,
-    #[serde(default)]
-    payouts_enabled: Option<bool>,
-    #[serde(default)]
-    details_submitted: Option<bool>,
-    #[serde(default)]
-    requirements: Option<Requirements>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Requirements {
-    #[serde(default)]
-    currently_due: Option<Vec<String>>,
-    #[serde(default)]
-    disabled_reason: Option<String>,
-}
-
-/// The object of account.application.deauthorized is the application, not the account.
-#[derive(Debug, Deserialize)]
-struct Deauthorized {
-    #[serde(default)]
-    id: Option<String>,
-}
 
 /// Members of the raw account that are never stored.
 const NOT_STORED: &[&[&str]] = &[

@@ -5,67 +5,16 @@
 //! has its interval at the top level.
 
 use rusqlite::{Connection, ToSql};
-use serde::Deserialize;
 
-use super::{ApplyError, Event, Origin, Outcome, expandable, parse_json};
+use super::{ApplyError, Event, Origin, Outcome};
+use crate::objects::{
+    catalog::{Price, Product},
+    parse_json,
+};
 use crate::store::{
     catalog::{self, Change},
     mirror::{self, Table, Version},
 };
-
-#[derive(Debug, Deserialize)]
-struct Product {
-    id: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    active: Option<bool>,
-    #[serde(default)]
-    created: Option<i64>,
-}
-
-/// A price or a plan: the union of the fields billd reads from either.
-#[derive(Debug, Deserialize)]
-struct Price {
-    id: String,
-    /// `"price"` or `"plan"`.
-    #[serde(default)]
-    object: Option<String>,
-    #[serde(default, deserialize_with = "expandable")]
-    product: Option<String>,
-    #[serde(default)]
-    active: Option<bool>,
-    #[serde(default)]
-    currency: Option<String>,
-    #[serde(default)]
-    unit_amount: Option<i64>,
-    /// The plan's name for `unit_amount`.
-    #[serde(default)]
-    amount: Option<i64>,
-    #[serde(default, rename = "type")]
-    type_: Option<String>,
-    #[serde(default)]
-    recurring: Option<Recurring>,
-    /// A plan's interval, at the top level.
-    #[serde(default)]
-    interval: Option<String>,
-    #[serde(default)]
-    interval_count: Option<i64>,
-    #[serde(default)]
-    nickname: Option<String>,
-    #[serde(default)]
-    created: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Recurring {
-    #[serde(default)]
-    interval: Option<String>,
-    #[serde(default)]
-    interval_count: Option<i64>,
-}
 
 pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, ApplyError> {
     match event.type_ {

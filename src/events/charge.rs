@@ -3,65 +3,17 @@
 //! raises: failed payments and risky outcomes.
 
 use rusqlite::Connection;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use super::{
-    ApplyError, Event, List, Origin, Outcome, expandable, parse_json,
+    ApplyError, Event, Origin, Outcome,
     payment::{self, PaymentRow},
     refund,
 };
+use crate::objects::{charge::Charge, parse_json, refund::Refund};
 use crate::store::{
     flags::{self, Kind},
     mirror::{self, Table},
 };
-
-#[derive(Debug, Deserialize)]
-struct Charge {
-    id: String,
-    #[serde(default, deserialize_with = "expandable")]
-    payment_intent: Option<String>,
-    #[serde(default, deserialize_with = "expandable")]
-    customer: Option<String>,
-    /// Removed in the 2025-03-31 (basil) API version.
-    #[serde(default, deserialize_with = "expandable")]
-    invoice: Option<String>,
-    #[serde(default)]
-    amount: Option<i64>,
-    #[serde(default)]
-    amount_refunded: Option<i64>,
-    #[serde(default)]
-    currency: Option<String>,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    failure_code: Option<String>,
-    #[serde(default)]
-    created: Option<i64>,
-    #[serde(default)]
-    livemode: Option<bool>,
-    #[serde(default)]
-    outcome: Option<RiskOutcome>,
-    /// Listed by default only before the 2022-11-15 API version; kept raw so each refund
-    /// row keeps its own JSON.
-    #[serde(default)]
-    refunds: Option<List<Box<RawValue>>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct RiskOutcome {
-    #[serde(default)]
-    risk_level: Option<String>,
-    #[serde(default, rename = "type")]
-    type_: Option<String>,
-}
-
-impl Charge {
-    /// The payment row this charge belongs to.
-    fn payment_id(&self) -> &str {
-        self.payment_intent.as_deref().unwrap_or(&self.id)
-    }
-}
 
 pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Outcome, ApplyError> {
     // Where the type states the outcome it wins over the object's status.
@@ -182,7 +134,7 @@ pub(crate) fn write_charge(
 fn write_refunds(conn: &Connection, origin: Origin<'_>, ch: &Charge) -> Result<(), ApplyError> {
     if let Some(refunds) = &ch.refunds {
         for raw in &refunds.data {
-            let r: refund::Refund = parse_json(raw.get(), "charge refund")?;
+            let r: Refund = parse_json(raw.get(), "charge refund")?;
             refund::write(conn, origin, &r, raw.get(), None)?;
         }
     }

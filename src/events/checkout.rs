@@ -2,36 +2,13 @@
 //! payment (bank debit, voucher) fails after the customer left Checkout.
 
 use rusqlite::Connection;
-use serde::Deserialize;
 
-use super::{ApplyError, Event, Origin, Outcome, expandable, parse_json};
+use super::{ApplyError, Event, Origin, Outcome};
+use crate::objects::{checkout::Session, parse_json};
 use crate::store::{
     flags::{self, Kind},
     mirror::{self, Table},
 };
-
-#[derive(Debug, Deserialize)]
-struct Session {
-    id: String,
-    #[serde(default)]
-    mode: Option<String>,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    payment_status: Option<String>,
-    #[serde(default, deserialize_with = "expandable")]
-    customer: Option<String>,
-    #[serde(default, deserialize_with = "expandable")]
-    subscription: Option<String>,
-    #[serde(default, deserialize_with = "expandable")]
-    payment_intent: Option<String>,
-    #[serde(default)]
-    amount_total: Option<i64>,
-    #[serde(default)]
-    currency: Option<String>,
-    #[serde(default)]
-    created: Option<i64>,
-}
 
 pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, ApplyError> {
     match event.type_ {

@@ -1,38 +1,10 @@
 //! customer.created / updated / deleted.
 
 use rusqlite::Connection;
-use serde::Deserialize;
 
-use super::{ApplyError, Event, Origin, Outcome, expandable, parse_json};
+use super::{ApplyError, Event, Origin, Outcome};
+use crate::objects::{customer::Customer, parse_json};
 use crate::store::mirror::{self, Table};
-
-#[derive(Debug, Deserialize)]
-struct Customer {
-    id: String,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    currency: Option<String>,
-    #[serde(default)]
-    created: Option<i64>,
-    #[serde(default)]
-    livemode: bool,
-    #[serde(default)]
-    deleted: bool,
-    #[serde(default)]
-    invoice_settings: InvoiceSettings,
-    /// Older API versions name the default source here instead.
-    #[serde(default, deserialize_with = "expandable")]
-    default_source: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct InvoiceSettings {
-    #[serde(default, deserialize_with = "expandable")]
-    default_payment_method: Option<String>,
-}
 
 pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, ApplyError> {
     match event.type_ {

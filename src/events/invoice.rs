@@ -1,102 +1,13 @@
 //! invoice.*: the invoice row, and payment-failed flags opened and resolved by it.
 
 use rusqlite::{Connection, ToSql};
-use serde::Deserialize;
 
-use super::{ApplyError, Event, List, Origin, Outcome, expandable, parse_json};
+use super::{ApplyError, Event, Origin, Outcome};
+use crate::objects::{invoice::Invoice, parse_json};
 use crate::store::{
     flags::{self, Kind},
     mirror::{self, Table},
 };
-
-#[derive(Debug, Deserialize)]
-struct Invoice {
-    /// Missing only on upcoming (preview) invoices.
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default, deserialize_with = "expandable")]
-    customer: Option<String>,
-    /// Before the 2025-03-31 (basil) API version.
-    #[serde(default, deserialize_with = "expandable")]
-    subscription: Option<String>,
-    /// From basil on.
-    #[serde(default)]
-    parent: Option<Parent>,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    number: Option<String>,
-    #[serde(default)]
-    currency: Option<String>,
-    #[serde(default)]
-    amount_due: Option<i64>,
-    #[serde(default)]
-    amount_paid: Option<i64>,
-    #[serde(default)]
-    amount_remaining: Option<i64>,
-    #[serde(default)]
-    total: Option<i64>,
-    /// Before basil; from basil on, only in `payments` when that is included.
-    #[serde(default, deserialize_with = "expandable")]
-    payment_intent: Option<String>,
-    #[serde(default)]
-    payments: Option<List<InvoicePayment>>,
-    #[serde(default)]
-    period_start: Option<i64>,
-    #[serde(default)]
-    period_end: Option<i64>,
-    #[serde(default)]
-    created: Option<i64>,
-    #[serde(default)]
-    attempt_count: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Parent {
-    #[serde(default)]
-    subscription_details: Option<SubscriptionDetails>,
-}
-
-#[derive(Debug, Deserialize)]
-struct SubscriptionDetails {
-    #[serde(default, deserialize_with = "expandable")]
-    subscription: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct InvoicePayment {
-    #[serde(default)]
-    payment: Option<PaymentRef>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PaymentRef {
-    #[serde(default, deserialize_with = "expandable")]
-    payment_intent: Option<String>,
-}
-
-impl Invoice {
-    fn subscription(&self) -> Option<String> {
-        self.subscription.clone().or_else(|| {
-            self.parent
-                .as_ref()?
-                .subscription_details
-                .as_ref()?
-                .subscription
-                .clone()
-        })
-    }
-
-    fn payment_intent(&self) -> Option<String> {
-        self.payment_intent.clone().or_else(|| {
-            self.payments
-                .as_ref()?
-                .data
-                .iter()
-                .find_map(|p| p.payment.as_ref()?.payment_intent.clone())
-        })
-    }
-}
 
 pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Outcome, ApplyError> {
     match event.type_ {

@@ -3,9 +3,7 @@
 //!
 //! Handlers never call the network and never write SQL themselves: they parse, decide,
 //! and call `store::mirror` / `store::flags` inside the transaction the worker gives
-//! them. Every field is optional unless Stripe always sends it, unknown fields are
-//! ignored, and ids may arrive expanded into objects, because events are rendered in
-//! the endpoint's pinned API version, which may be years old (DESIGN §5.9).
+//! them. The objects they parse, and how leniently, are `crate::objects`.
 
 mod account;
 mod catalog;
@@ -38,7 +36,10 @@ use rusqlite::Connection;
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::value::RawValue;
 
-use crate::store::{StoreError, mirror::Version};
+use crate::{
+    objects::{ParseError, parse_json},
+    store::{StoreError, mirror::Version},
+};
 
 /// The part of an event envelope read at ingest, before anything is stored.
 #[derive(Debug, Deserialize)]
@@ -187,7 +188,7 @@ impl<'a> Event<'a> {
 
     /// Parses `data.object` into a handler's lenient view of it.
     pub fn parse<T: DeserializeOwned>(&self, what: &str) -> Result<T, ApplyError> {
-        parse_json(self.object.get(), what)
+        Ok(parse_json(self.object.get(), what)?)
     }
 
     /// The raw object JSON, kept beside the queried columns.
@@ -253,24 +254,16 @@ pub enum ApplyError {
     Store(#[from] StoreError),
 }
 
+impl From<ParseError> for ApplyError {
+    fn from(ParseError { what, message }: ParseError) -> Self {
+        ApplyError::Parse { what, message }
+    }
+}
+
 impl From<rusqlite::Error> for ApplyError {
     fn from(e: rusqlite::Error) -> Self {
         ApplyError::Store(e.into())
     }
-}
-
-/// Parses JSON, keeping the offending value out of the error message.
-pub fn parse_json<'a, T: Deserialize<'a>>(text: &'a str, what: &str) -> Result<T, ApplyError> {
-    serde_json::from_str(text).map_err(|e| ApplyError::Parse {
-        what: what.to_string(),
-        message: format!(
-            "{:?} error at line {} column {}",
-            e.classify(),
-            e.line(),
-            e.column()
-        )
-        .to_lowercase(),
-    })
 }
 
 /// Applies one event to the mirror inside the caller's transaction.
@@ -300,36 +293,6 @@ pub fn touches_catalog(type_: &str) -> bool {
     ["product.", "price.", "plan."]
         .iter()
         .any(|p| type_.starts_with(p))
-}
-
-/// Deserializes an id that Stripe may send as a string, as an expanded object with an
-/// `id`, or as null.
-pub fn expandable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Exp {
-        Id(String),
-        Object { id: String },
-        Other(serde::de::IgnoredAny),
-    }
-    Ok(match Option::<Exp>::deserialize(d)? {
-        Some(Exp::Id(id)) | Some(Exp::Object { id }) => Some(id),
-        Some(Exp::Other(_)) | None => None,
-    })
-}
-
-/// A Stripe list (`{"object": "list", "data": [...]}`), lenient about everything else.
-#[derive(Debug, Deserialize)]
-#[serde(bound = "T: Deserialize<'de>")]
-pub struct List<T> {
-    #[serde(default = "Vec::new")]
-    pub data: Vec<T>,
-}
-
-impl<T> Default for List<T> {
-    fn default() -> Self {
-        List { data: Vec::new() }
-    }
 }
 
 #[cfg(test)]

@@ -5,46 +5,16 @@
 //! (`charge`, `amount_refunded`) are never written here.
 
 use rusqlite::Connection;
-use serde::Deserialize;
 
 use super::{
-    ApplyError, Event, Origin, Outcome, expandable, parse_json,
+    ApplyError, Event, Origin, Outcome,
     payment::{self, PaymentRow},
 };
+use crate::objects::{parse_json, payment_intent::PaymentIntent};
 use crate::store::{
     flags::{self, Kind},
     mirror::{self, Table},
 };
-
-#[derive(Debug, Deserialize)]
-struct PaymentIntent {
-    id: String,
-    #[serde(default, deserialize_with = "expandable")]
-    customer: Option<String>,
-    /// Removed in the 2025-03-31 (basil) API version.
-    #[serde(default, deserialize_with = "expandable")]
-    invoice: Option<String>,
-    #[serde(default)]
-    amount: Option<i64>,
-    #[serde(default)]
-    currency: Option<String>,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    last_payment_error: Option<PaymentError>,
-    #[serde(default)]
-    created: Option<i64>,
-    #[serde(default)]
-    livemode: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PaymentError {
-    #[serde(default)]
-    code: Option<String>,
-    #[serde(default)]
-    decline_code: Option<String>,
-}
 
 pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Outcome, ApplyError> {
     // Where the type states the outcome it wins over the object's status: a failed

@@ -5,36 +5,11 @@
 //! a card across customers or a person.
 
 use rusqlite::Connection;
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ApplyError, Event, Origin, Outcome, expandable, parse_json};
+use super::{ApplyError, Event, Origin, Outcome};
+use crate::objects::{parse_json, payment_method::PaymentMethod};
 use crate::store::mirror::{self, Table};
-
-#[derive(Debug, Deserialize)]
-struct PaymentMethod {
-    id: String,
-    #[serde(default, deserialize_with = "expandable")]
-    customer: Option<String>,
-    #[serde(default, rename = "type")]
-    type_: Option<String>,
-    #[serde(default)]
-    card: Option<Card>,
-    #[serde(default)]
-    created: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Card {
-    #[serde(default)]
-    brand: Option<String>,
-    #[serde(default)]
-    last4: Option<String>,
-    #[serde(default)]
-    exp_month: Option<i64>,
-    #[serde(default)]
-    exp_year: Option<i64>,
-}
 
 /// Members of the raw object that are never stored.
 const NOT_STORED: &[&[&str]] = &[

@@ -2,29 +2,10 @@
 //! written for the refunds listed in a charge.refunded event, see `charge.rs`).
 
 use rusqlite::Connection;
-use serde::Deserialize;
 
-use super::{ApplyError, Event, Origin, Outcome, expandable, parse_json};
+use super::{ApplyError, Event, Origin, Outcome};
+use crate::objects::{parse_json, refund::Refund};
 use crate::store::mirror::{self, Table};
-
-#[derive(Debug, Deserialize)]
-pub(super) struct Refund {
-    id: String,
-    #[serde(default, deserialize_with = "expandable")]
-    payment_intent: Option<String>,
-    #[serde(default, deserialize_with = "expandable")]
-    charge: Option<String>,
-    #[serde(default)]
-    amount: Option<i64>,
-    #[serde(default)]
-    currency: Option<String>,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    reason: Option<String>,
-    #[serde(default)]
-    created: Option<i64>,
-}
 
 pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, ApplyError> {
     // refund.failed states the outcome, whatever status the object was rendered with.

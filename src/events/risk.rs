@@ -2,56 +2,13 @@
 //! follow up. Nothing is mirrored; the customer is found through the payment row.
 
 use rusqlite::Connection;
-use serde::Deserialize;
 
-use super::{ApplyError, Event, Outcome, expandable};
+use super::{ApplyError, Event, Outcome};
+use crate::objects::risk::{Dispute, EarlyFraudWarning, Review};
 use crate::store::{
     flags::{self, Kind},
     mirror::{self, Table},
 };
-
-#[derive(Debug, Deserialize)]
-struct Dispute {
-    id: String,
-    #[serde(default, deserialize_with = "expandable")]
-    charge: Option<String>,
-    #[serde(default, deserialize_with = "expandable")]
-    payment_intent: Option<String>,
-    #[serde(default)]
-    reason: Option<String>,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    amount: Option<i64>,
-    #[serde(default)]
-    currency: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct EarlyFraudWarning {
-    id: String,
-    #[serde(default, deserialize_with = "expandable")]
-    charge: Option<String>,
-    #[serde(default, deserialize_with = "expandable")]
-    payment_intent: Option<String>,
-    #[serde(default)]
-    fraud_type: Option<String>,
-    #[serde(default)]
-    actionable: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Review {
-    id: String,
-    #[serde(default, deserialize_with = "expandable")]
-    charge: Option<String>,
-    #[serde(default, deserialize_with = "expandable")]
-    payment_intent: Option<String>,
-    #[serde(default)]
-    reason: Option<String>,
-    #[serde(default)]
-    closed_reason: Option<String>,
-}
 
 pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Outcome, ApplyError> {
     match event.type_ {

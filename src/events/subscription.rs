@@ -1,129 +1,19 @@
 //! customer.subscription.*: the subscription row and its items.
 
 use rusqlite::Connection;
-use serde::{Deserialize, de::IgnoredAny};
 
-use super::{ApplyError, Event, List, Origin, Outcome, expandable, parse_json};
+use super::{ApplyError, Event, Origin, Outcome};
+use crate::objects::{
+    parse_json,
+    subscription::{Item, PriceRef, Subscription},
+};
 use crate::store::{
     mirror::{self, ItemRow, Table},
     reports,
 };
 
-#[derive(Debug, Deserialize)]
-struct Subscription {
-    id: String,
-    #[serde(default, deserialize_with = "expandable")]
-    customer: Option<String>,
-    #[serde(default)]
-    status: Option<String>,
-    /// Absent before 2022-ish API versions; the items' prices carry it there.
-    #[serde(default)]
-    currency: Option<String>,
-    /// Moved onto the items in 2025 API versions.
-    #[serde(default)]
-    current_period_start: Option<i64>,
-    #[serde(default)]
-    current_period_end: Option<i64>,
-    #[serde(default)]
-    cancel_at_period_end: Option<bool>,
-    #[serde(default)]
-    canceled_at: Option<i64>,
-    #[serde(default)]
-    ended_at: Option<i64>,
-    #[serde(default)]
-    trial_start: Option<i64>,
-    #[serde(default)]
-    trial_end: Option<i64>,
-    #[serde(default)]
-    start_date: Option<i64>,
-    #[serde(default)]
-    created: Option<i64>,
-    #[serde(default)]
-    items: List<Item>,
-    /// Single-plan subscriptions of old API versions.
-    #[serde(default)]
-    plan: Option<PriceRef>,
-    #[serde(default)]
-    quantity: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Item {
-    id: String,
-    #[serde(default)]
-    price: Option<PriceRef>,
-    /// Old API versions have only the plan; new ones have both, and then the price wins.
-    #[serde(default)]
-    plan: Option<PriceRef>,
-    #[serde(default)]
-    quantity: Option<i64>,
-    #[serde(default)]
-    current_period_start: Option<i64>,
-    #[serde(default)]
-    current_period_end: Option<i64>,
-}
-
-/// A price or a legacy plan, expanded or not.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum PriceRef {
-    Id(String),
-    Object(PriceObject),
-    Other(IgnoredAny),
-}
-
-/// The union of the price and plan fields billd reads (a plan says `amount` and has its
-/// interval at the top level).
-#[derive(Debug, Deserialize)]
-struct PriceObject {
-    id: String,
-    #[serde(default)]
-    unit_amount: Option<i64>,
-    #[serde(default)]
-    amount: Option<i64>,
-    #[serde(default)]
-    currency: Option<String>,
-    #[serde(default)]
-    recurring: Option<Recurring>,
-    #[serde(default)]
-    interval: Option<String>,
-    #[serde(default)]
-    interval_count: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Recurring {
-    #[serde(default)]
-    interval: Option<String>,
-    #[serde(default)]
-    interval_count: Option<i64>,
-}
-
-impl PriceRef {
-    fn id(&self) -> Option<&str> {
-        match self {
-            PriceRef::Id(id) => Some(id),
-            PriceRef::Object(p) => Some(&p.id),
-            PriceRef::Other(_) => None,
-        }
-    }
-
-    fn object(&self) -> Option<&PriceObject> {
-        match self {
-            PriceRef::Object(p) => Some(p),
-            _ => None,
-        }
-    }
-}
-
+// The row is the mirror's shape, so it is built here, beside the store it names.
 impl Item {
-    fn price_ref(&self) -> Option<&PriceRef> {
-        self.price
-            .as_ref()
-            .filter(|p| p.id().is_some())
-            .or(self.plan.as_ref())
-    }
-
     fn row(&self) -> ItemRow {
         let p = self.price_ref().and_then(PriceRef::object);
         let recurring = p.and_then(|p| p.recurring.as_ref());

@@ -19,8 +19,9 @@ use super::{
     metrics,
 };
 use crate::{
-    events::{EnvelopeHeader, parse_json},
+    events::EnvelopeHeader,
     ingest::IngestError,
+    objects::parse_json,
     signature::SignatureError,
     store::events::{Inserted, NewEvent},
 };

@@ -12,7 +12,7 @@ use stripe_checkout::{
 };
 
 use super::{Client, IdempotencyKey, Object, StripeError};
-use crate::events::expandable;
+use crate::objects::expandable;
 
 /// billd's view of a checkout session.
 #[derive(Debug, Clone, Deserialize)]

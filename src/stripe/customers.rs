@@ -9,7 +9,7 @@ use stripe_core::customer::{
 };
 
 use super::{Client, IdempotencyKey, Object, StripeError};
-use crate::events::expandable;
+use crate::objects::expandable;
 
 /// billd's view of a Stripe customer.
 #[derive(Debug, Clone, Deserialize)]

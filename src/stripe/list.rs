@@ -76,7 +76,7 @@ pub async fn page(
         .data
         .into_iter()
         .map(|raw| {
-            let WithId { id } = crate::events::parse_json(raw.get(), op)
+            let WithId { id } = crate::objects::parse_json(raw.get(), op)
                 .map_err(|e| StripeError::Decode(e.to_string()))?;
             Ok(Listed {
                 id,

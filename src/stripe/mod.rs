@@ -272,7 +272,7 @@ impl Client {
         let raw = String::from_utf8(body.to_vec())
             .map_err(|_| StripeError::Decode(format!("{op}: the answer is not UTF-8")))?;
         let value =
-            crate::events::parse_json(&raw, op).map_err(|e| StripeError::Decode(e.to_string()))?;
+            crate::objects::parse_json(&raw, op).map_err(|e| StripeError::Decode(e.to_string()))?;
         Ok(Object { value, raw })
     }
 

@@ -1,37 +1,11 @@
 //! Payment methods: attach to a customer, detach.
 
-use serde::Deserialize;
 use stripe_payment::payment_method::{
     AttachPaymentMethod, DetachPaymentMethod, RetrievePaymentMethod,
 };
 
 use super::{Client, IdempotencyKey, Object, StripeError};
-use crate::events::expandable;
-
-/// billd's view of a payment method (no card numbers or billing details: billd never
-/// reads them).
-#[derive(Debug, Clone, Deserialize)]
-pub struct PaymentMethod {
-    pub id: String,
-    #[serde(default, deserialize_with = "expandable")]
-    pub customer: Option<String>,
-    #[serde(default, rename = "type")]
-    pub type_: Option<String>,
-    #[serde(default)]
-    pub card: Option<Card>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Card {
-    #[serde(default)]
-    pub brand: Option<String>,
-    #[serde(default)]
-    pub last4: Option<String>,
-    #[serde(default)]
-    pub exp_month: Option<i64>,
-    #[serde(default)]
-    pub exp_year: Option<i64>,
-}
+use crate::objects::payment_method::PaymentMethod;
 
 pub async fn retrieve(client: &Client, id: &str) -> Result<Object<PaymentMethod>, StripeError> {
     client

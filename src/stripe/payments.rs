@@ -9,7 +9,7 @@ use stripe_core::payment_intent::{
 };
 
 use super::{Client, IdempotencyKey, Object, StripeError};
-use crate::events::expandable;
+use crate::objects::expandable;
 
 /// billd's view of a payment intent.
 #[derive(Debug, Deserialize)]

@@ -9,7 +9,10 @@ use stripe_core::{
 };
 
 use super::{Client, IdempotencyKey, Object, StripeError, payments};
-use crate::{events::expandable, ids};
+use crate::{
+    ids,
+    objects::{expandable, refund::Refund},
+};
 
 /// What is refunded: a payment intent (`pi_…`) or a charge (`ch_…`, `py_…`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,24 +58,6 @@ impl Reason {
             _ => None,
         }
     }
-}
-
-/// billd's view of a refund.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Refund {
-    pub id: String,
-    #[serde(default, deserialize_with = "expandable")]
-    pub payment_intent: Option<String>,
-    #[serde(default, deserialize_with = "expandable")]
-    pub charge: Option<String>,
-    #[serde(default)]
-    pub amount: Option<i64>,
-    #[serde(default)]
-    pub currency: Option<String>,
-    #[serde(default)]
-    pub status: Option<String>,
-    #[serde(default)]
-    pub reason: Option<String>,
 }
 
 /// billd's view of a charge, for what is left to refund.
@@ -188,7 +173,7 @@ pub async fn refundable(client: &Client, target: &Target) -> Result<Refundable, 
             let pi = payments::retrieve(client, id).await?;
             let charge = match (pi.value.latest_charge_object(), &pi.value.latest_charge) {
                 (Some(raw), _) => Some(Object {
-                    value: crate::events::parse_json(raw, "charge")
+                    value: crate::objects::parse_json(raw, "charge")
                         .map_err(|e| StripeError::Decode(e.to_string()))?,
                     raw: raw.to_string(),
                 }),

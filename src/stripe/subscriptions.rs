@@ -13,7 +13,7 @@ use stripe_billing::subscription::{
 };
 
 use super::{Client, IdempotencyKey, Object, StripeError};
-use crate::events::{List, expandable};
+use crate::objects::{List, expandable};
 
 /// billd's view of a subscription.
 #[derive(Debug, Deserialize)]

@@ -16,6 +16,7 @@ use crate::{
         idempotency::Key,
     },
     ids::{self, Kind},
+    objects,
     store::mirror::{Customer, PaymentMethod},
     stripe::{self, Object},
 };
@@ -78,7 +79,7 @@ pub async fn set_default(
 
 async fn write_payment_method(
     state: &AppState,
-    pm: Object<stripe::payment_methods::PaymentMethod>,
+    pm: Object<objects::payment_method::PaymentMethod>,
     detached: bool,
 ) -> PaymentMethod {
     let raw = pm.raw;

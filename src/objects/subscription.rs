@@ -1,0 +1,122 @@
+//! A subscription, its items, and the prices or legacy plans they name.
+
+use serde::{Deserialize, de::IgnoredAny};
+
+use super::{List, expandable};
+
+#[derive(Debug, Deserialize)]
+pub struct Subscription {
+    pub id: String,
+    #[serde(default, deserialize_with = "expandable")]
+    pub customer: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Absent before 2022-ish API versions; the items' prices carry it there.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// Moved onto the items in 2025 API versions.
+    #[serde(default)]
+    pub current_period_start: Option<i64>,
+    #[serde(default)]
+    pub current_period_end: Option<i64>,
+    #[serde(default)]
+    pub cancel_at_period_end: Option<bool>,
+    #[serde(default)]
+    pub canceled_at: Option<i64>,
+    #[serde(default)]
+    pub ended_at: Option<i64>,
+    #[serde(default)]
+    pub trial_start: Option<i64>,
+    #[serde(default)]
+    pub trial_end: Option<i64>,
+    #[serde(default)]
+    pub start_date: Option<i64>,
+    #[serde(default)]
+    pub created: Option<i64>,
+    #[serde(default)]
+    pub items: List<Item>,
+    /// Single-plan subscriptions of old API versions.
+    #[serde(default)]
+    pub plan: Option<PriceRef>,
+    #[serde(default)]
+    pub quantity: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Item {
+    pub id: String,
+    #[serde(default)]
+    pub price: Option<PriceRef>,
+    /// Old API versions have only the plan; new ones have both, and then the price wins.
+    #[serde(default)]
+    pub plan: Option<PriceRef>,
+    #[serde(default)]
+    pub quantity: Option<i64>,
+    #[serde(default)]
+    pub current_period_start: Option<i64>,
+    #[serde(default)]
+    pub current_period_end: Option<i64>,
+}
+
+/// A price or a legacy plan, expanded or not.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PriceRef {
+    Id(String),
+    Object(PriceObject),
+    Other(IgnoredAny),
+}
+
+/// The union of the price and plan fields billd reads (a plan says `amount` and has its
+/// interval at the top level).
+#[derive(Debug, Deserialize)]
+pub struct PriceObject {
+    pub id: String,
+    #[serde(default)]
+    pub unit_amount: Option<i64>,
+    #[serde(default)]
+    pub amount: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub recurring: Option<Recurring>,
+    #[serde(default)]
+    pub interval: Option<String>,
+    #[serde(default)]
+    pub interval_count: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Recurring {
+    #[serde(default)]
+    pub interval: Option<String>,
+    #[serde(default)]
+    pub interval_count: Option<i64>,
+}
+
+impl PriceRef {
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            PriceRef::Id(id) => Some(id),
+            PriceRef::Object(p) => Some(&p.id),
+            PriceRef::Other(_) => None,
+        }
+    }
+
+    pub fn object(&self) -> Option<&PriceObject> {
+        match self {
+            PriceRef::Object(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl Item {
+    /// The price an item names, or its legacy plan when the price names nothing.
+    pub fn price_ref(&self) -> Option<&PriceRef> {
+        self.price
+            .as_ref()
+            .filter(|p| p.id().is_some())
+            .or(self.plan.as_ref())
+    }
+}
