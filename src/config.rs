@@ -570,6 +570,8 @@ impl Config {
 pub struct Secrets {
     pub stripe_secret_key: SecretString,
     pub webhook_secrets: Vec<SecretString>,
+    /// `[alerts]` webhook URL, from the file or `webhook_url_env`.
+    pub alert_webhook_url: Option<SecretString>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -579,6 +581,10 @@ impl std::fmt::Debug for Secrets {
             .field(
                 "webhook_secrets",
                 &format!("[{} redacted]", self.webhook_secrets.len()),
+            )
+            .field(
+                "alert_webhook_url",
+                &self.alert_webhook_url.as_ref().map(|_| "[redacted]"),
             )
             .finish()
     }
@@ -606,9 +612,11 @@ impl Secrets {
                 why: "billd needs the webhook signing secret(s) (whsec_…, comma-separated to roll)",
             });
         }
+        let alert_webhook_url = config.alerts.webhook_url(&lookup)?;
         Ok(Secrets {
             stripe_secret_key: key,
             webhook_secrets,
+            alert_webhook_url,
         })
     }
 
