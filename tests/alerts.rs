@@ -123,7 +123,10 @@ async fn a_dead_event_alerts_once_and_its_recovery_is_announced_after_replay() {
     let alert = wait_for(&receiver, 0, "event_dead", false).await;
     assert_eq!(alert["severity"], "critical");
     assert_eq!(alert["details"]["dead"], 1);
-    assert_eq!(alert["details"]["newest_dead_event_ids"][0], "evt_alert_dead");
+    assert_eq!(
+        alert["details"]["newest_dead_event_ids"][0],
+        "evt_alert_dead"
+    );
     assert!(alert["text"].as_str().unwrap().contains("event_dead"));
     // Ids and counts only: nothing of the payload.
     assert!(!alert.to_string().contains("customer.updated"), "{alert}");
@@ -156,9 +159,16 @@ async fn an_alert_reaches_a_sink_that_answered_500_once_it_comes_back() {
     app.post_event(&broken_event("evt_alert_down")).await;
     assert_eq!(app.settled("evt_alert_down").await, Status::Dead);
     let alert = wait_for(&receiver, 3, "event_dead", false).await;
-    assert_eq!(alert["details"]["newest_dead_event_ids"][0], "evt_alert_down");
+    assert_eq!(
+        alert["details"]["newest_dead_event_ids"][0],
+        "evt_alert_down"
+    );
     let all = alerts(&receiver, 0).await;
-    assert_eq!(count(&all, "event_dead", false), 4, "three refused, one taken: {all:?}");
+    assert_eq!(
+        count(&all, "event_dead", false),
+        4,
+        "three refused, one taken: {all:?}"
+    );
     app.shutdown().await;
 }
 

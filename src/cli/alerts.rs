@@ -18,9 +18,7 @@ pub enum Command {
 impl Command {
     pub fn run(self, config_path: Option<&Path>, format: Format) -> anyhow::Result<ExitCode> {
         let config = super::load_config(config_path)?;
-        let url = config
-            .alerts
-            .webhook_url(|name| std::env::var(name).ok())?;
+        let url = config.alerts.webhook_url(|name| std::env::var(name).ok())?;
         let sinks = Sinks::new(&config.alerts, url)?;
         if sinks.is_empty() {
             anyhow::bail!(

@@ -63,7 +63,10 @@ impl Command {
             ),
             (
                 "alerts.webhook",
-                match (&secrets.alert_webhook_url, config.alerts.webhook_url_env.as_str()) {
+                match (
+                    &secrets.alert_webhook_url,
+                    config.alerts.webhook_url_env.as_str(),
+                ) {
                     (None, _) => "none".to_string(),
                     (Some(url), "") => crate::config::mask_url(url.expose_secret()),
                     (Some(url), var) => {

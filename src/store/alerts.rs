@@ -91,8 +91,14 @@ mod tests {
     fn a_kind_is_announced_once_then_reminded_after_repeat_then_resolved_once() {
         let (_dir, store) = test_store();
         let mut conn = store.conn().unwrap();
-        assert_eq!(raise(&mut conn, "backlog", 1_000, 500).unwrap(), Raised::New);
-        assert_eq!(raise(&mut conn, "backlog", 1_200, 500).unwrap(), Raised::Quiet);
+        assert_eq!(
+            raise(&mut conn, "backlog", 1_000, 500).unwrap(),
+            Raised::New
+        );
+        assert_eq!(
+            raise(&mut conn, "backlog", 1_200, 500).unwrap(),
+            Raised::Quiet
+        );
         assert_eq!(
             raise(&mut conn, "backlog", 1_600, 500).unwrap(),
             Raised::Reminder { since_ms: 1_000 }
@@ -100,16 +106,25 @@ mod tests {
         assert_eq!(firing(&conn).unwrap(), vec![("backlog".to_string(), 1_000)]);
         assert_eq!(clear(&mut conn, "backlog", 1_700, 0).unwrap(), Some(1_000));
         assert_eq!(clear(&mut conn, "backlog", 1_800, 0).unwrap(), None);
-        assert_eq!(raise(&mut conn, "backlog", 1_900, 500).unwrap(), Raised::New);
+        assert_eq!(
+            raise(&mut conn, "backlog", 1_900, 500).unwrap(),
+            Raised::New
+        );
     }
 
     #[test]
     fn a_kind_seen_recently_by_any_process_is_not_resolved_within_its_grace() {
         let (_dir, store) = test_store();
         let mut conn = store.conn().unwrap();
-        assert_eq!(raise(&mut conn, "storage", 1_000, 500).unwrap(), Raised::New);
+        assert_eq!(
+            raise(&mut conn, "storage", 1_000, 500).unwrap(),
+            Raised::New
+        );
         assert_eq!(clear(&mut conn, "storage", 1_100, 300).unwrap(), None);
-        assert_eq!(clear(&mut conn, "storage", 1_300, 300).unwrap(), Some(1_000));
+        assert_eq!(
+            clear(&mut conn, "storage", 1_300, 300).unwrap(),
+            Some(1_000)
+        );
     }
 
     #[test]
