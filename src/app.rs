@@ -13,6 +13,7 @@ use tokio::{net::TcpListener, sync::Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    alerts::Alerter,
     config::{Config, Secrets},
     http::{self, AppState, api::plans::PlansCache, limits::Limits},
     ingest::Ingest,
@@ -28,6 +29,7 @@ pub struct App {
     verifier: Arc<Verifier>,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     stripe: crate::stripe::Client,
+    alerts: crate::alerts::Sinks,
 }
 
 impl App {
@@ -52,7 +54,15 @@ impl App {
         ));
         let stripe = crate::stripe::Client::from_config(&config.stripe, &secrets.stripe_secret_key)
             .context("cannot set up the Stripe client (stripe.api_base, stripe.secret_key_env)")?;
+        let alerts = crate::alerts::Sinks::new(
+            &config.alerts,
+            secrets.alert_webhook_url.clone().or_else(|| {
+                (!config.alerts.webhook_url.is_empty())
+                    .then(|| secrecy::SecretString::from(config.alerts.webhook_url.clone()))
+            }),
+        )?;
         Ok(App {
+            alerts,
             config,
             store,
             listener,
@@ -90,15 +100,34 @@ impl App {
         let plans = Arc::new(PlansCache::new(Duration::from_secs(
             self.config.stripe.plans_cache_ttl_secs,
         )));
+        let alert_now = Arc::new(Notify::new());
+        let stop_alerts = CancellationToken::new();
+        let alerter = if self.alerts.is_empty() {
+            tracing::warn!(
+                "no alert sink configured ([alerts] webhook_url or command): alerts are only logged"
+            );
+            None
+        } else {
+            let alerter = Alerter::new(
+                self.store.clone(),
+                self.config.alerts.clone(),
+                self.alerts.clone(),
+            );
+            Some(tokio::spawn(
+                alerter.run(alert_now.clone(), stop_alerts.clone()),
+            ))
+        };
         let mut workers = Vec::new();
         for _ in 0..self.config.workers.count {
             let cache = plans.clone();
+            let dead = alert_now.clone();
             let worker = Worker::new(
                 self.store.clone(),
                 self.config.workers.clone(),
                 self.config.stripe.mode,
             )
-            .on_catalog_change(Arc::new(move || cache.invalidate()));
+            .on_catalog_change(Arc::new(move || cache.invalidate()))
+            .on_dead(Arc::new(move || dead.notify_one()));
             workers.push(tokio::spawn(
                 worker.run(stored.clone(), stop_workers.clone()),
             ));
@@ -152,6 +181,10 @@ impl App {
         stop_workers.cancel();
         for worker in workers {
             let _ = tokio::time::timeout(grace, worker).await;
+        }
+        stop_alerts.cancel();
+        if let Some(alerter) = alerter {
+            let _ = tokio::time::timeout(grace, alerter).await;
         }
         // The router (and with it every ingest handle) is gone: the writer drains and ends.
         let _ = tokio::task::spawn_blocking(move || writer.join()).await;

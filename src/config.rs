@@ -44,6 +44,7 @@ pub struct Config {
     pub workers: WorkerConfig,
     pub log: LogConfig,
     pub limits: LimitsConfig,
+    pub alerts: AlertsConfig,
     /// The file this was read from, if any.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -113,6 +114,113 @@ impl Default for LimitsConfig {
             max_in_flight_per_address: 128,
         }
     }
+}
+
+/// Where alerts go and when they fire (DESIGN §2 `[alerts]`, docs/alerts.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// A URL that receives each alert as a JSON POST (Slack-compatible). Such URLs
+    /// often carry their own secret: prefer `webhook_url_env`.
+    pub webhook_url: String,
+    /// Name of an environment variable holding the webhook URL.
+    pub webhook_url_env: String,
+    /// Time allowed for one POST to the webhook.
+    pub webhook_timeout_secs: u64,
+    /// A program and its arguments, run with the alert as JSON on stdin (no shell).
+    pub command: Vec<String>,
+    /// Time the command has to exit (it is killed after).
+    pub command_timeout_secs: u64,
+    /// How often the conditions are checked.
+    pub check_interval_secs: u64,
+    /// While a kind keeps firing, at most one alert for it per this many seconds.
+    pub repeat_secs: u64,
+    /// Deliveries retried after a failure, per sink, before the alert is logged as lost.
+    pub retries: u32,
+    /// First delay before a retry; doubled per retry, at most 60 s.
+    pub retry_backoff_ms: u64,
+    /// `backlog` fires when the oldest waiting event is older than this.
+    pub backlog_secs: u64,
+    /// The window over which signature failures, Stripe errors and storage errors are counted.
+    pub window_secs: u64,
+    /// `signature_failures` fires at this many refused webhook signatures in the window.
+    pub signature_failures: u64,
+    /// `stripe_errors` fires when this share (0 to 1) of Stripe API attempts in the window failed...
+    pub stripe_error_rate: f64,
+    /// ...and at least this many attempts were made.
+    pub stripe_min_calls: u64,
+    /// `storage` fires at this many database errors in the window.
+    pub storage_errors: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            webhook_url: String::new(),
+            webhook_url_env: String::new(),
+            webhook_timeout_secs: 10,
+            command: Vec::new(),
+            command_timeout_secs: 10,
+            check_interval_secs: 30,
+            repeat_secs: 3_600,
+            retries: 5,
+            retry_backoff_ms: 1_000,
+            backlog_secs: 600,
+            window_secs: 300,
+            signature_failures: 20,
+            stripe_error_rate: 0.5,
+            stripe_min_calls: 10,
+            storage_errors: 1,
+        }
+    }
+}
+
+impl AlertsConfig {
+    /// The webhook URL, from the file or the variable it names; `None` when neither.
+    pub fn webhook_url(
+        &self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<SecretString>, ConfigError> {
+        if !self.webhook_url_env.is_empty() {
+            let url = lookup(&self.webhook_url_env)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ConfigError::MissingSecret {
+                    var: self.webhook_url_env.clone(),
+                    key: "alerts.webhook_url_env",
+                    why: "it names the variable holding the alert webhook URL",
+                })?;
+            if !is_http_url(&url) {
+                return Err(ConfigError::Invalid {
+                    key: "alerts.webhook_url_env",
+                    message: format!(
+                        "{} must hold an http:// or https:// URL",
+                        self.webhook_url_env
+                    ),
+                });
+            }
+            return Ok(Some(SecretString::from(url)));
+        }
+        Ok((!self.webhook_url.is_empty()).then(|| SecretString::from(self.webhook_url.clone())))
+    }
+}
+
+fn is_http_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://")) && url.parse::<hyper::Uri>().is_ok()
+}
+
+/// A webhook URL as logs and `config check` may show it: its scheme and host, since
+/// the path of a Slack-style URL is its secret.
+pub fn mask_url(url: &str) -> String {
+    let Ok(uri) = url.parse::<hyper::Uri>() else {
+        return format!("… (not a URL, {} characters)", url.chars().count());
+    };
+    format!(
+        "{}://{}/… ({} characters)",
+        uri.scheme_str().unwrap_or("?"),
+        uri.host().unwrap_or("?"),
+        url.chars().count()
+    )
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -396,6 +504,54 @@ impl Config {
         if l.max_in_flight_per_address == 0 {
             return invalid("limits.max_in_flight_per_address", "must be at least 1");
         }
+        self.validate_alerts()
+    }
+
+    fn validate_alerts(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_string(),
+            })
+        };
+        let a = &self.alerts;
+        if !a.webhook_url.is_empty() && !a.webhook_url_env.is_empty() {
+            return invalid(
+                "alerts.webhook_url",
+                "set either alerts.webhook_url or alerts.webhook_url_env, not both",
+            );
+        }
+        if !a.webhook_url.is_empty() && !is_http_url(&a.webhook_url) {
+            return invalid("alerts.webhook_url", "must be an http:// or https:// URL");
+        }
+        if a.command.first().is_some_and(|p| p.is_empty()) {
+            return invalid(
+                "alerts.command",
+                "the program (first element) must not be empty",
+            );
+        }
+        for (key, value) in [
+            ("alerts.webhook_timeout_secs", a.webhook_timeout_secs),
+            ("alerts.command_timeout_secs", a.command_timeout_secs),
+            ("alerts.check_interval_secs", a.check_interval_secs),
+            ("alerts.repeat_secs", a.repeat_secs),
+            ("alerts.retry_backoff_ms", a.retry_backoff_ms),
+            ("alerts.backlog_secs", a.backlog_secs),
+            ("alerts.window_secs", a.window_secs),
+            ("alerts.signature_failures", a.signature_failures),
+            ("alerts.stripe_min_calls", a.stripe_min_calls),
+            ("alerts.storage_errors", a.storage_errors),
+        ] {
+            if value == 0 {
+                return invalid(key, "must be at least 1");
+            }
+        }
+        if a.retries > 20 {
+            return invalid("alerts.retries", "must be at most 20");
+        }
+        if !(a.stripe_error_rate > 0.0 && a.stripe_error_rate <= 1.0) {
+            return invalid("alerts.stripe_error_rate", "must be above 0 and at most 1");
+        }
         Ok(())
     }
 
@@ -420,6 +576,8 @@ impl Config {
 pub struct Secrets {
     pub stripe_secret_key: SecretString,
     pub webhook_secrets: Vec<SecretString>,
+    /// `[alerts]` webhook URL, from the file or `webhook_url_env`.
+    pub alert_webhook_url: Option<SecretString>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -429,6 +587,10 @@ impl std::fmt::Debug for Secrets {
             .field(
                 "webhook_secrets",
                 &format!("[{} redacted]", self.webhook_secrets.len()),
+            )
+            .field(
+                "alert_webhook_url",
+                &self.alert_webhook_url.as_ref().map(|_| "[redacted]"),
             )
             .finish()
     }
@@ -456,9 +618,11 @@ impl Secrets {
                 why: "billd needs the webhook signing secret(s) (whsec_…, comma-separated to roll)",
             });
         }
+        let alert_webhook_url = config.alerts.webhook_url(&lookup)?;
         Ok(Secrets {
             stripe_secret_key: key,
             webhook_secrets,
+            alert_webhook_url,
         })
     }
 
@@ -623,6 +787,33 @@ mod tests {
             without_credentials("https://example.com/a@b"),
             "https://example.com/a@b"
         );
+    }
+
+    #[test]
+    fn alerts_keys_are_validated_by_name() {
+        let err = Config::from_toml("[alerts]\nwebhook_url = \"ftp://x\"\n").unwrap_err();
+        assert!(err.to_string().contains("alerts.webhook_url"), "{err}");
+        let both = "[alerts]\nwebhook_url = \"https://x\"\nwebhook_url_env = \"U\"\n";
+        assert!(Config::from_toml(both).is_err());
+        let err = Config::from_toml("[alerts]\nstripe_error_rate = 2.0\n").unwrap_err();
+        assert!(
+            err.to_string().contains("alerts.stripe_error_rate"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_alert_webhook_url_is_read_from_its_variable_and_masked_to_its_host() {
+        let config = Config::from_toml("[alerts]\nwebhook_url_env = \"HOOK\"\n").unwrap();
+        let url = config
+            .alerts
+            .webhook_url(|_| Some("https://hooks.example.com/T0/B0/secretpart".into()))
+            .unwrap()
+            .unwrap();
+        let masked = mask_url(url.expose_secret());
+        assert_eq!(masked, "https://hooks.example.com/… (42 characters)");
+        let err = config.alerts.webhook_url(|_| None).unwrap_err();
+        assert!(err.to_string().contains("HOOK"), "{err}");
     }
 
     #[test]

@@ -99,6 +99,7 @@ fn writer(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>, stored: &
                 }
             }
             Err(e) => {
+                crate::alerts::storage_error();
                 tracing::error!(error = %e, batch = batch.len(), "inbox commit failed");
                 for job in batch {
                     let _ = job.reply.send(Err(e.to_string()));

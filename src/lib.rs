@@ -5,6 +5,7 @@
 //!
 //! See `ARCHITECTURE.md` for the code map and the invariants the modules keep.
 
+pub mod alerts;
 pub mod app;
 pub mod cli;
 pub mod config;

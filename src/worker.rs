@@ -48,6 +48,8 @@ pub struct Worker {
     mode: StripeMode,
     /// Called after an applied event that changes products, prices or plans.
     on_catalog_change: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// Called after an event is marked dead (wakes the alert check).
+    on_dead: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl Worker {
@@ -57,12 +59,20 @@ impl Worker {
             config,
             mode,
             on_catalog_change: None,
+            on_dead: None,
         }
     }
 
     /// Registers a callback for catalog changes (the plans cache).
     pub fn on_catalog_change(mut self, f: Arc<dyn Fn() + Send + Sync>) -> Worker {
         self.on_catalog_change = Some(f);
+        self
+    }
+
+    /// Registers a callback for events marked dead: the alert check runs at once rather
+    /// than at its next interval (it reads the dead count itself, see docs/decisions.md).
+    pub fn on_dead(mut self, f: Arc<dyn Fn() + Send + Sync>) -> Worker {
+        self.on_dead = Some(f);
         self
     }
 
@@ -142,6 +152,9 @@ impl Worker {
                 } else {
                     tracing::error!(outcome = "dead", attempts, duration_ms, error = %error, alert = true,
                         "event is dead after its last attempt; replay it with `billd events replay`");
+                    if let Some(f) = &self.on_dead {
+                        f();
+                    }
                     Ok(Step::Dead { id: event.id })
                 }
             }
@@ -216,6 +229,7 @@ impl Worker {
                 Ok(Ok(Step::Idle)) => Some(self.idle_wait(poll).await),
                 Ok(Ok(_)) => None,
                 Ok(Err(e)) => {
+                    crate::alerts::storage_error();
                     tracing::error!(error = %e, "worker step failed (storage)");
                     Some(poll)
                 }

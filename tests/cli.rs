@@ -831,4 +831,79 @@ fn events_list_watch_prints_the_list_again_until_interrupted() {
     child.kill().expect("kill");
     child.wait().expect("wait");
     assert_eq!(headers, 2);
+
+/// A receiver answering every POST with `status`.
+async fn alert_receiver(status: u16) -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(status).set_body_string("ok"))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alerts_test_exits_0_when_every_sink_accepts_and_the_command_reads_the_alert_on_stdin() {
+    let receiver = alert_receiver(200).await;
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let script = scratch.path().join("sink.sh");
+    let got = scratch.path().join("alert.json");
+    std::fs::write(&script, "#!/bin/sh\ncat > \"$1\"\n").expect("write script");
+    let mut perms = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o700);
+    std::fs::set_permissions(&script, perms).unwrap();
+    let env = TestEnv::with_extra_config(&format!(
+        "[alerts]\nwebhook_url_env = \"BILLD_TEST_ALERT_URL\"\ncommand = [{}, {}]\n",
+        toml_string(&script),
+        toml_string(&got)
+    ));
+    let url = format!("{}/services/T0/B0/secretpart", receiver.uri());
+    let run = Run::of(
+        env.billd()
+            .args(["--format", "json", "alerts", "test"])
+            .env("BILLD_TEST_ALERT_URL", &url),
+    )
+    .succeeds();
+    let answers = run.json();
+    assert_eq!(answers[0]["sink"], "webhook");
+    assert_eq!(answers[0]["accepted"], true);
+    assert!(answers[0]["answer"].as_str().unwrap().contains("200"));
+    assert_eq!(answers[1]["sink"], "command");
+    assert!(!run.stdout.contains("secretpart") && !run.stderr.contains("secretpart"));
+    let alert: Value =
+        serde_json::from_str(&std::fs::read_to_string(&got).expect("the command wrote stdin"))
+            .expect("stdin was JSON");
+    assert_eq!(alert["kind"], "test");
+    assert_eq!(alert["resolved"], false);
+    let received = receiver.received_requests().await.unwrap();
+    let posted: Value = serde_json::from_slice(&received[0].body).unwrap();
+    assert!(posted["text"].as_str().unwrap().contains("test"));
+
+    let checked = Run::of(
+        env.billd()
+            .args(["config", "check"])
+            .env("BILLD_TEST_ALERT_URL", &url),
+    )
+    .succeeds();
+    assert!(!checked.stdout.contains("secretpart"), "{}", checked.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alerts_test_exits_1_when_a_sink_answers_500() {
+    let receiver = alert_receiver(500).await;
+    let env = TestEnv::with_extra_config(&format!(
+        "[alerts]\nwebhook_url = \"{}/hook\"\n",
+        receiver.uri()
+    ));
+    let run = env.run(&["alerts", "test"]).fails();
+    assert!(run.stdout.contains("500"), "{}", run.stdout);
+    run.stderr_mentions("not every configured alert sink accepted");
+}
+
+#[test]
+fn alerts_test_exits_1_with_a_clear_message_when_no_sink_is_configured() {
+    TestEnv::new()
+        .run(&["alerts", "test"])
+        .fails()
+        .stderr_mentions("no alert sink is configured");
 }

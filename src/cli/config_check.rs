@@ -3,6 +3,7 @@
 
 use std::{path::Path, process::ExitCode};
 
+use secrecy::ExposeSecret;
 use serde_json::json;
 
 use super::{Format, output};
@@ -59,6 +60,27 @@ impl Command {
             (
                 "workers.max_attempts",
                 config.workers.max_attempts.to_string(),
+            ),
+            (
+                "alerts.webhook",
+                match (
+                    &secrets.alert_webhook_url,
+                    config.alerts.webhook_url_env.as_str(),
+                ) {
+                    (None, _) => "none".to_string(),
+                    (Some(url), "") => crate::config::mask_url(url.expose_secret()),
+                    (Some(url), var) => {
+                        format!("{var} = {}", crate::config::mask_url(url.expose_secret()))
+                    }
+                },
+            ),
+            (
+                "alerts.command",
+                config
+                    .alerts
+                    .command
+                    .first()
+                    .map_or("none".to_string(), |p| p.clone()),
             ),
             ("log.level", config.log.level.clone()),
             ("log.dir", config.log.dir.display().to_string()),

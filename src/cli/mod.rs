@@ -2,6 +2,7 @@
 //! Output goes to stdout (table, JSON or CSV), errors to stderr; exit 0 on success,
 //! 1 on failure, 2 on a usage error. Nothing asks a question without a terminal.
 
+mod alerts;
 mod config_check;
 mod events;
 mod flags;
@@ -74,6 +75,9 @@ pub enum Command {
     Plans(plans::Command),
     /// Backfill the mirror from Stripe's API: customers, subscriptions, invoices.
     Sync(sync::Args),
+    /// Alerts: check that the configured sinks reach a person.
+    #[command(subcommand)]
+    Alerts(alerts::Command),
 }
 
 /// Parses the command line, runs the command, maps the result to an exit code.
@@ -96,6 +100,7 @@ pub fn main() -> ExitCode {
                 Command::Refund(args) => args.run(cli.config.as_deref(), format),
                 Command::Plans(cmd) => cmd.run(cli.config.as_deref(), format),
                 Command::Sync(args) => args.run(cli.config.as_deref(), format),
+                Command::Alerts(cmd) => cmd.run(cli.config.as_deref(), format),
             }
         }
     };

@@ -14,10 +14,14 @@ impl Args {
         let config = Config::load(config_path)?;
         let secrets = config.secrets_from_env()?;
         // Still one thread: logging and the runtime start theirs below.
-        crate::process::clear_env(&[
-            &config.stripe.secret_key_env,
-            &config.stripe.webhook_secret_env,
-        ]);
+        let names = [
+            config.stripe.secret_key_env.as_str(),
+            config.stripe.webhook_secret_env.as_str(),
+            config.alerts.webhook_url_env.as_str(),
+        ];
+        // An unset `webhook_url_env` is "": removing "" would panic.
+        let names: Vec<&str> = names.into_iter().filter(|n| !n.is_empty()).collect();
+        crate::process::clear_env(&names);
         let _guard = crate::telemetry::init_daemon(&config.log)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()

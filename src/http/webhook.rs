@@ -175,6 +175,7 @@ impl From<SignatureError> for Refusal {
 /// Counts and logs a refused delivery, and counts it against the client's failure
 /// limit: past it, the answer is 429 (and later deliveries are refused unread).
 fn refused(state: &AppState, client: Option<std::net::IpAddr>, refusal: Refusal) -> ApiError {
+    crate::alerts::signature_failed();
     let error = rejected(&refusal.reason, refusal.error);
     match state.limits.failed(client) {
         Ok(()) => error,

@@ -7,6 +7,7 @@
 //! added later without touching the event handlers.
 
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
 pub mod catalog;
 pub mod events;
@@ -83,12 +84,13 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
             "../../migrations/0003_subscription_history_order.sql"
         )),
         M::up(include_str!("../../migrations/0004_idempotency.sql")),
+        M::up(include_str!("../../migrations/0005_alerts.sql")),
     ])
 });
 
 /// Number of the newest migration this binary knows.
 pub fn latest_migration() -> usize {
-    4
+    5
 }
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;

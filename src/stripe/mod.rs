@@ -386,6 +386,7 @@ impl Client {
                         duration_ms = ms,
                         "stripe call"
                     );
+                    crate::alerts::stripe_attempt(matches!(status, 429 | 500..=599));
                     let retryable = match answer.should_retry {
                         Some(says) => says,
                         None => matches!(status, 409 | 429 | 500..=599),
@@ -397,6 +398,7 @@ impl Client {
                     settings.backoff(retry + 1).max(asked.min(MAX_BACKOFF))
                 }
                 Ok(Err(e)) => {
+                    crate::alerts::stripe_attempt(true);
                     tracing::warn!(
                         stripe_op = call.op,
                         method = %call.method,
@@ -412,6 +414,7 @@ impl Client {
                     settings.backoff(retry + 1)
                 }
                 Err(_) => {
+                    crate::alerts::stripe_attempt(true);
                     tracing::warn!(
                         stripe_op = call.op,
                         method = %call.method,

@@ -69,6 +69,7 @@ pub fn test_secrets(webhook_secrets: &[&str]) -> Secrets {
             .iter()
             .map(|s| SecretString::from(s.to_string()))
             .collect(),
+        alert_webhook_url: None,
     }
 }
 
