@@ -28,12 +28,15 @@ pub struct App {
     verifier: Arc<Verifier>,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     stripe: crate::stripe::Client,
+    /// Held while the daemon runs, so `billd restore` can tell (`store::backup`).
+    _lock: crate::store::backup::DbLock,
 }
 
 impl App {
     /// Opens and migrates the database and binds `config.server.listen`.
     pub async fn build(config: Config, secrets: &Secrets) -> anyhow::Result<App> {
         let store = open_store(&config)?;
+        let lock = crate::store::backup::hold_for_daemon(&config.database.path)?;
         let applied = {
             let store = store.clone();
             tokio::task::spawn_blocking(move || store.migrate()).await??
@@ -59,6 +62,7 @@ impl App {
             verifier,
             stripe,
             clock: Arc::new(crate::time::now_secs),
+            _lock: lock,
         })
     }
 

@@ -2,7 +2,9 @@
 //! Output goes to stdout (table, JSON or CSV), errors to stderr; exit 0 on success,
 //! 1 on failure, 2 on a usage error. Nothing asks a question without a terminal.
 
+mod backup;
 mod config_check;
+mod doctor;
 mod events;
 mod flags;
 pub mod man;
@@ -11,6 +13,7 @@ mod output;
 mod plans;
 mod refund;
 mod report;
+mod restore;
 mod serve;
 mod sync;
 mod token;
@@ -74,6 +77,12 @@ pub enum Command {
     Plans(plans::Command),
     /// Backfill the mirror from Stripe's API: customers, subscriptions, invoices.
     Sync(sync::Args),
+    /// Check config, database, disk, clock and the Stripe webhook endpoint (exit 1 on a problem).
+    Doctor(doctor::Args),
+    /// Copy the database to PATH, consistently, while billd keeps serving.
+    Backup(backup::Args),
+    /// Replace the database with a backup (refused while a daemon uses it; asks unless --yes).
+    Restore(restore::Args),
 }
 
 /// Parses the command line, runs the command, maps the result to an exit code.
@@ -96,6 +105,9 @@ pub fn main() -> ExitCode {
                 Command::Refund(args) => args.run(cli.config.as_deref(), format),
                 Command::Plans(cmd) => cmd.run(cli.config.as_deref(), format),
                 Command::Sync(args) => args.run(cli.config.as_deref(), format),
+                Command::Doctor(args) => args.run(cli.config.as_deref(), format),
+                Command::Backup(args) => args.run(cli.config.as_deref()),
+                Command::Restore(args) => args.run(cli.config.as_deref()),
             }
         }
     };
