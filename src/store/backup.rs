@@ -51,6 +51,12 @@ pub enum LockError {
 
 fn open_lock_file(db: &Path) -> Result<File, LockError> {
     let path = lock_path(db);
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::process::private_dir(dir).map_err(|source| LockError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
     let mut options = std::fs::OpenOptions::new();
     options.create(true).truncate(false).write(true);
     #[cfg(unix)]
