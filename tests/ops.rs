@@ -445,7 +445,7 @@ async fn restore_without_yes_and_without_a_terminal_touches_nothing() {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect()
     };
-    let files = listing(&db.parent().unwrap().to_path_buf());
+    let files = listing(db.parent().unwrap());
     let run = billd(&config, &["restore", copy.to_str().unwrap()], &[]).await;
     assert_ne!(run.code, Some(0), "{run:?}");
     assert!(run.stderr.contains("--yes"), "{}", run.stderr);
