@@ -30,12 +30,15 @@ pub struct App {
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     stripe: crate::stripe::Client,
     alerts: crate::alerts::Sinks,
+    /// Held while the daemon runs, so `billd restore` can tell (`store::backup`).
+    _lock: crate::store::backup::DbLock,
 }
 
 impl App {
     /// Opens and migrates the database and binds `config.server.listen`.
     pub async fn build(config: Config, secrets: &Secrets) -> anyhow::Result<App> {
         let store = open_store(&config)?;
+        let lock = crate::store::backup::hold_for_daemon(&config.database.path)?;
         let applied = {
             let store = store.clone();
             tokio::task::spawn_blocking(move || store.migrate()).await??
@@ -69,6 +72,7 @@ impl App {
             verifier,
             stripe,
             clock: Arc::new(crate::time::now_secs),
+            _lock: lock,
         })
     }
 

@@ -831,6 +831,7 @@ fn events_list_watch_prints_the_list_again_until_interrupted() {
     child.kill().expect("kill");
     child.wait().expect("wait");
     assert_eq!(headers, 2);
+}
 
 /// A receiver answering every POST with `status`.
 async fn alert_receiver(status: u16) -> wiremock::MockServer {

@@ -3,7 +3,9 @@
 //! 1 on failure, 2 on a usage error. Nothing asks a question without a terminal.
 
 mod alerts;
+mod backup;
 mod config_check;
+mod doctor;
 mod events;
 mod flags;
 pub mod man;
@@ -12,6 +14,7 @@ mod output;
 mod plans;
 mod refund;
 mod report;
+mod restore;
 mod serve;
 mod sync;
 mod token;
@@ -78,6 +81,12 @@ pub enum Command {
     /// Alerts: check that the configured sinks reach a person.
     #[command(subcommand)]
     Alerts(alerts::Command),
+    /// Check config, database, disk, clock and the Stripe webhook endpoint (exit 1 on a problem).
+    Doctor(doctor::Args),
+    /// Copy the database to PATH, consistently, while billd keeps serving.
+    Backup(backup::Args),
+    /// Replace the database with a backup (refused while a daemon uses it; asks unless --yes).
+    Restore(restore::Args),
 }
 
 /// Parses the command line, runs the command, maps the result to an exit code.
@@ -101,6 +110,9 @@ pub fn main() -> ExitCode {
                 Command::Plans(cmd) => cmd.run(cli.config.as_deref(), format),
                 Command::Sync(args) => args.run(cli.config.as_deref(), format),
                 Command::Alerts(cmd) => cmd.run(cli.config.as_deref(), format),
+                Command::Doctor(args) => args.run(cli.config.as_deref(), format),
+                Command::Backup(args) => args.run(cli.config.as_deref()),
+                Command::Restore(args) => args.run(cli.config.as_deref()),
             }
         }
     };

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod alerts;
 pub mod audit;
+pub mod backup;
 pub mod catalog;
 pub mod events;
 pub mod flags;

@@ -34,6 +34,7 @@ pub mod payment_methods;
 pub mod payments;
 pub mod refunds;
 pub mod subscriptions;
+pub mod webhook_endpoints;
 
 use std::{sync::Arc, time::Duration};
 
