@@ -59,7 +59,7 @@ pub enum Kind {
     StripeErrors,
     /// The database could not be reached or written.
     Storage,
-    /// Events Stripe holds that the inbox lacks (raised by gap repair, another task).
+    /// Events Stripe holds that the inbox lacks (found and stored by gap repair).
     Gap,
     /// `billd alerts test`.
     Test,
@@ -633,9 +633,10 @@ impl Alerter {
 
     /// Reads every condition.
     async fn findings(&mut self, now_ms: i64) -> Result<Vec<Finding>, StoreError> {
-        let (counts, oldest, dead_ids) = self
+        let (counts, oldest, dead_ids, gap) = self
             .store
             .run(|conn| {
+                let gap = crate::store::gap::state(conn)?;
                 let counts = inbox::counts(conn)?;
                 let oldest = inbox::oldest_waiting_ms(conn)?;
                 let (dead, _) = inbox::list(
@@ -652,6 +653,7 @@ impl Alerter {
                     counts,
                     oldest,
                     dead.into_iter().map(|e| e.id).collect::<Vec<_>>(),
+                    gap,
                 ))
             })
             .await?;
@@ -717,6 +719,34 @@ impl Alerter {
             }),
         });
 
+        // Gap repair's last check, whichever process made it: events it had to store,
+        // or a cursor so old that Stripe may have dropped events it has not listed.
+        let cursor_age_days = gap
+            .cursor
+            .map_or(0, |c| (now_ms / 1000 - c).max(0) / 86_400);
+        findings.push(Finding {
+            kind: Kind::Gap,
+            firing: if gap.last_found > 0 {
+                Some((
+                    format!(
+                        "gap repair stored {} event(s) Stripe held that the inbox lacked",
+                        gap.last_found
+                    ),
+                    json!({ "missing": gap.last_found, "total_repaired": gap.total_found }),
+                ))
+            } else if cursor_age_days >= GAP_CURSOR_WARN_DAYS {
+                Some((
+                    format!(
+                        "gap repair has not checked events newer than {cursor_age_days} days; \
+                         Stripe keeps them 30 days"
+                    ),
+                    json!({ "cursor_age_days": cursor_age_days }),
+                ))
+            } else {
+                None
+            },
+        });
+
         let storage = window.storage_errors;
         findings.push(Finding {
             kind: Kind::Storage,
@@ -749,6 +779,9 @@ impl Alerter {
         current.since(base)
     }
 }
+
+/// A gap-repair cursor this old is alerted: Stripe keeps events 30 days.
+const GAP_CURSOR_WARN_DAYS: i64 = 25;
 
 #[cfg(test)]
 mod tests {

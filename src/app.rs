@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     alerts::Alerter,
     config::{Config, Secrets},
+    gap::GapRepair,
     http::{self, AppState, api::plans::PlansCache, limits::Limits},
     ingest::Ingest,
     signature::Verifier,
@@ -136,6 +137,12 @@ impl App {
                 worker.run(stored.clone(), stop_workers.clone()),
             ));
         }
+        let stop_gap = CancellationToken::new();
+        let every = self.config.stripe.gap_repair_interval_secs;
+        let repair = (every > 0).then(|| {
+            let repair = GapRepair::new(self.store.clone(), self.stripe.clone(), ingest.clone());
+            tokio::spawn(repair.run(Duration::from_secs(every), stop_gap.clone()))
+        });
         let state = AppState {
             store: self.store.clone(),
             ingest,
@@ -169,19 +176,19 @@ impl App {
             router,
             self.config.limits.clone(),
             stopping.clone(),
+            grace,
         ));
         stopping.cancelled().await;
         tracing::info!(
             "shutting down: no new connections; idle and half-sent ones closed; finishing requests being handled"
         );
-        match tokio::time::timeout(grace, serve).await {
-            Ok(result) => result.context("HTTP server failed")?,
-            Err(_) => tracing::warn!(
-                grace_secs = grace.as_secs(),
-                "in-flight requests did not finish in time"
-            ),
-        }
+        // Bounded by the grace inside: requests still running after it are dropped.
+        serve.await.context("HTTP server failed")?;
         pruning.abort();
+        stop_gap.cancel();
+        if let Some(repair) = repair {
+            let _ = repair.await;
+        }
         stop_workers.cancel();
         for worker in workers {
             let _ = tokio::time::timeout(grace, worker).await;

@@ -270,6 +270,13 @@ pub struct StripeConfig {
     /// Seconds `GET /stripe/plans` answers from memory; catalog webhooks clear it
     /// sooner. 0: no cache.
     pub plans_cache_ttl_secs: u64,
+    /// Requests per second this process sends to Stripe at most, all callers together
+    /// (the API, backfills, replays, gap repair): Stripe's own limit is 25 in test mode
+    /// and 100 in live mode.
+    pub max_requests_per_sec: u32,
+    /// Seconds between two gap-repair checks of Stripe's undelivered events; 0 turns
+    /// gap repair off.
+    pub gap_repair_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -342,6 +349,8 @@ impl Default for StripeConfig {
             retry_backoff_ms: 500,
             payments_without_redirects: true,
             plans_cache_ttl_secs: 300,
+            max_requests_per_sec: 20,
+            gap_repair_interval_secs: 900,
         }
     }
 }
@@ -429,6 +438,9 @@ impl Config {
         }
         if self.stripe.timeout_secs == 0 {
             return invalid("stripe.timeout_secs", "must be at least 1");
+        }
+        if self.stripe.max_requests_per_sec == 0 {
+            return invalid("stripe.max_requests_per_sec", "must be at least 1");
         }
         if self.stripe.max_retries > 10 {
             return invalid("stripe.max_retries", "must be at most 10");

@@ -10,6 +10,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod events;
+pub mod gap;
 pub mod http;
 pub mod ids;
 pub mod ingest;

@@ -27,7 +27,8 @@ use axum::{Router, body::Body, extract::ConnectInfo};
 use hyper::body::{Body as HttpBody, Bytes, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use super::metrics;
@@ -37,11 +38,16 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Serves `router` on `listener` until `stopping` is cancelled, then closes idle and
 /// half-sent connections and waits for the requests being handled.
+///
+/// Requests still being handled after `grace` are dropped (their connections closed),
+/// so nothing outlives the server: shutdown then drains the ingest writer knowing no
+/// handler can submit to it any more.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: LimitsConfig,
     stopping: CancellationToken,
+    grace: Duration,
 ) {
     let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let header_read = Duration::from_secs(
@@ -50,8 +56,11 @@ pub async fn serve(
             .min(limits.idle_timeout_secs),
     );
     let body_read = Duration::from_secs(limits.body_read_timeout_secs);
-    let tracker = TaskTracker::new();
+    // A JoinSet, not detached tasks: dropping it aborts what is left after the grace.
+    let mut tasks = JoinSet::new();
     loop {
+        // Reap finished connections so the set holds only open ones.
+        while tasks.try_join_next().is_some() {}
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -82,14 +91,21 @@ pub async fn serve(
             .timer(TokioTimer::new())
             .header_read_timeout(header_read)
             .keep_alive(true);
-        tracker.spawn(async move {
+        tasks.spawn(async move {
             connection.run(builder, stream).await;
             drop(permit);
         });
     }
     drop(listener);
-    tracker.close();
-    tracker.wait().await;
+    let drained =
+        tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(
+            grace_secs = grace.as_secs(),
+            open = tasks.len(),
+            "requests still being handled after the grace period are dropped"
+        );
+    }
 }
 
 /// One accepted connection.

@@ -13,6 +13,7 @@ pub mod backup;
 pub mod catalog;
 pub mod events;
 pub mod flags;
+pub mod gap;
 pub mod idempotency;
 pub mod mirror;
 pub mod reports;
@@ -86,12 +87,13 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         )),
         M::up(include_str!("../../migrations/0004_idempotency.sql")),
         M::up(include_str!("../../migrations/0005_alerts.sql")),
+        M::up(include_str!("../../migrations/0006_gap_repair.sql")),
     ])
 });
 
 /// Number of the newest migration this binary knows.
 pub fn latest_migration() -> usize {
-    5
+    6
 }
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;

@@ -28,6 +28,10 @@ pub struct Query {
     /// Subscriptions: `all` lists canceled ones too (Stripe's default leaves them out).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<&'static str>,
+    /// Events: `false` lists those not yet delivered to every endpoint (pending, or
+    /// failed every attempt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_success: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize)]

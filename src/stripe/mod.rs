@@ -36,7 +36,7 @@ pub mod refunds;
 pub mod subscriptions;
 pub mod webhook_endpoints;
 
-use std::{sync::Arc, time::Duration};
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -82,6 +82,8 @@ pub struct Settings {
     /// Payments without a `return_url` ask for payment methods that need no redirect
     /// (`automatic_payment_methods[allow_redirects]=never`).
     pub payments_without_redirects: bool,
+    /// Requests per second at most, every caller of this client together.
+    pub max_requests_per_sec: u32,
 }
 
 impl Settings {
@@ -91,6 +93,7 @@ impl Settings {
             max_retries: config.max_retries,
             backoff: Duration::from_millis(config.retry_backoff_ms),
             payments_without_redirects: config.payments_without_redirects,
+            max_requests_per_sec: config.max_requests_per_sec,
         }
     }
 
@@ -181,6 +184,9 @@ struct Inner {
     settings: Settings,
     /// A live key (`sk_live_…`, `rk_live_…`): objects it returns are live.
     livemode: bool,
+    /// One bucket for every call this process makes, whoever makes it, so a backfill
+    /// or gap repair cannot spend the API's share of Stripe's rate limit.
+    limiter: governor::DefaultDirectRateLimiter,
 }
 
 impl std::fmt::Debug for Client {
@@ -222,6 +228,9 @@ impl Client {
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
+        let per_sec =
+            std::num::NonZeroU32::new(settings.max_requests_per_sec).unwrap_or(NonZeroU32::MIN);
+        let limiter = governor::RateLimiter::direct(governor::Quota::per_second(per_sec));
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -229,6 +238,7 @@ impl Client {
                 authorization,
                 settings,
                 livemode: secret_key.expose_secret().contains("_live_"),
+                limiter,
             }),
         })
     }
@@ -371,6 +381,8 @@ impl Client {
         let settings = &self.inner.settings;
         let mut retry = 0;
         loop {
+            // Waiting for the shared bucket is not part of the attempt's timeout.
+            self.inner.limiter.until_ready().await;
             let started = std::time::Instant::now();
             let outcome = tokio::time::timeout(settings.timeout, self.once(call)).await;
             let ms = started.elapsed().as_millis() as u64;
@@ -542,6 +554,7 @@ mod tests {
             max_retries: 3,
             backoff: Duration::from_millis(400),
             payments_without_redirects: true,
+            max_requests_per_sec: 100,
         };
         for _ in 0..50 {
             let first = s.backoff(1);
@@ -610,6 +623,7 @@ mod tests {
                 max_retries: 3,
                 backoff: Duration::from_secs(5),
                 payments_without_redirects: true,
+                max_requests_per_sec: 100,
             },
         )
         .unwrap();

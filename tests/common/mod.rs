@@ -59,6 +59,8 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.workers.poll_interval_ms = 50;
     config.workers.backoff_base_ms = 10;
     config.workers.backoff_max_ms = 20;
+    // Tests that check gap repair turn it on; others must not call Stripe by themselves.
+    config.stripe.gap_repair_interval_secs = 0;
     config
 }
 
