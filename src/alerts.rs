@@ -326,6 +326,10 @@ impl Sinks {
             loop {
                 let answer = self.send_to(sink, alert).await;
                 if answer.accepted {
+                    crate::metrics::count(
+                        "billd_alerts_sent_total",
+                        &[("kind", alert.kind), ("result", "delivered")],
+                    );
                     tracing::info!(
                         alert_kind = alert.kind,
                         resolved = alert.resolved,
@@ -336,6 +340,10 @@ impl Sinks {
                     break;
                 }
                 if attempt >= retries || stop.is_cancelled() {
+                    crate::metrics::count(
+                        "billd_alerts_sent_total",
+                        &[("kind", alert.kind), ("result", "given_up")],
+                    );
                     tracing::error!(
                         alert_kind = alert.kind,
                         resolved = alert.resolved,

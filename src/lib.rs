@@ -14,6 +14,7 @@ pub mod gap;
 pub mod http;
 pub mod ids;
 pub mod ingest;
+pub mod metrics;
 pub mod objects;
 pub mod process;
 pub mod report;

@@ -127,6 +127,11 @@ impl Worker {
                     f();
                 }
                 let outcome = status.as_str();
+                crate::metrics::observe(
+                    "billd_apply_duration_seconds",
+                    &[("outcome", outcome)],
+                    duration_ms / 1000.0,
+                );
                 tracing::info!(
                     outcome,
                     duration_ms,
@@ -146,6 +151,16 @@ impl Worker {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 inbox::fail(&tx, event.seq, &error, next)?;
                 tx.commit()?;
+                crate::metrics::observe(
+                    "billd_apply_duration_seconds",
+                    &[("outcome", "failed")],
+                    duration_ms / 1000.0,
+                );
+                let result = if next.is_some() { "retried" } else { "dead" };
+                crate::metrics::count(
+                    "billd_apply_failures_total",
+                    &[("type", &event.type_), ("result", result)],
+                );
                 if next.is_some() {
                     tracing::warn!(outcome = "failed", attempts, duration_ms, error = %error, "event failed, will retry");
                     Ok(Step::Retried { id: event.id })

@@ -104,5 +104,6 @@ pub async fn render(State(state): State<AppState>) -> ApiResult<impl IntoRespons
         "billd_webhook_hmacs_total {}",
         state.verifier.hmac_count()
     );
+    crate::metrics::render(&mut out);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }

@@ -16,16 +16,16 @@ const UNMATCHED: &str = "(no route)";
 
 /// A method as logged: the standard ones by name, anything else (a caller may send
 /// any token as a method) as `OTHER`.
-fn bounded_method(method: &axum::http::Method) -> &str {
+fn bounded_method(method: &axum::http::Method) -> &'static str {
     use axum::http::Method;
     match *method {
-        Method::GET
-        | Method::POST
-        | Method::PUT
-        | Method::PATCH
-        | Method::DELETE
-        | Method::HEAD
-        | Method::OPTIONS => method.as_str(),
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
         _ => "OTHER",
     }
 }
@@ -71,10 +71,11 @@ pub async fn layer(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| UNMATCHED.to_string(), |p| p.as_str().to_string());
+    let method = bounded_method(request.method());
     let span = tracing::info_span!(
         "request",
         request_id = %id,
-        method = %bounded_method(request.method()),
+        method = %method,
         route = %route,
         path_len = request.uri().path().len(),
     );
@@ -84,6 +85,14 @@ pub async fn layer(request: Request, next: Next) -> Response {
         .instrument(span.clone())
         .await;
     let status = response.status().as_u16();
+    crate::metrics::count(
+        "billd_http_requests_total",
+        &[
+            ("route", route.as_str()),
+            ("method", method),
+            ("status", response.status().as_str()),
+        ],
+    );
     span.in_scope(|| {
         tracing::info!(
             status,

@@ -103,6 +103,7 @@ pub async fn receive(
         account = envelope.account.as_deref().unwrap_or(""),
         livemode = envelope.livemode,
     );
+    let event_type = envelope.type_.clone();
     let event = NewEvent {
         id: envelope.id,
         type_: envelope.type_,
@@ -119,6 +120,10 @@ pub async fn receive(
             let duplicate = inserted == Inserted::Duplicate;
             let outcome = if duplicate { "duplicate" } else { "stored" };
             metrics::webhook(outcome);
+            crate::metrics::count(
+                "billd_webhook_deliveries_total",
+                &[("type", &event_type), ("outcome", outcome)],
+            );
             tracing::info!(outcome, "webhook received");
             Ok(Json(Received {
                 received: true,

@@ -400,6 +400,11 @@ impl Client {
                         "stripe call"
                     );
                     crate::alerts::stripe_attempt(matches!(status, 429 | 500..=599));
+                    crate::metrics::observe(
+                        "billd_stripe_requests_duration_seconds",
+                        &[("op", call.op), ("status", answer.status.as_str())],
+                        started.elapsed().as_secs_f64(),
+                    );
                     let retryable = match answer.should_retry {
                         Some(says) => says,
                         None => matches!(status, 409 | 429 | 500..=599),
@@ -412,6 +417,11 @@ impl Client {
                 }
                 Ok(Err(e)) => {
                     crate::alerts::stripe_attempt(true);
+                    crate::metrics::observe(
+                        "billd_stripe_requests_duration_seconds",
+                        &[("op", call.op), ("status", "error")],
+                        started.elapsed().as_secs_f64(),
+                    );
                     tracing::warn!(
                         stripe_op = call.op,
                         method = %call.method,
@@ -428,6 +438,11 @@ impl Client {
                 }
                 Err(_) => {
                     crate::alerts::stripe_attempt(true);
+                    crate::metrics::observe(
+                        "billd_stripe_requests_duration_seconds",
+                        &[("op", call.op), ("status", "timeout")],
+                        started.elapsed().as_secs_f64(),
+                    );
                     tracing::warn!(
                         stripe_op = call.op,
                         method = %call.method,
