@@ -12,8 +12,7 @@
 use std::time::{Duration, Instant};
 
 use billd::{
-    report::RangeQuery,
-    report::period::Interval,
+    report::{self, RangeQuery, period::Interval},
     store::{
         Store,
         flags::{self, Kind},
@@ -255,30 +254,30 @@ fn main() {
         figures.push(format!("{name}={median:.0}ms({first:.0}ms,{rows}rows)"));
     };
     report("revenue_month_all", &mut || {
-        reports::revenue(&conn, &all_months, NOW)
+        report::revenue(&conn, &all_months, NOW)
             .expect("revenue")
             .len()
     });
     report("revenue_day_year", &mut || {
-        reports::revenue(&conn, &year_days, NOW)
+        report::revenue(&conn, &year_days, NOW)
             .expect("revenue")
             .len()
     });
     report("mrr_now", &mut || {
-        reports::mrr(&conn, NOW, None).expect("mrr").len()
+        report::mrr(&conn, NOW, None).expect("mrr").len()
     });
     report("mrr_18_months_ago", &mut || {
-        reports::mrr(&conn, NOW - 548 * DAY, None)
+        report::mrr(&conn, NOW - 548 * DAY, None)
             .expect("mrr")
             .len()
     });
     report("subscriptions_month_all", &mut || {
-        reports::subscriptions(&conn, &all_months, NOW)
+        report::subscriptions(&conn, &all_months, NOW)
             .expect("subscriptions")
             .len()
     });
     report("failed_payments_month_all", &mut || {
-        reports::failed_payments(&conn, &all_months, NOW)
+        report::failed_payments(&conn, &all_months, NOW)
             .expect("failed payments")
             .len()
     });

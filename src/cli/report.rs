@@ -11,10 +11,9 @@ use std::{path::Path, process::ExitCode};
 use super::{Format, output};
 use crate::{
     report::{
-        FailedPaymentsRow, Interval, MrrRow, RangeQuery, RevenueRow, SubscriptionsRow,
+        self, FailedPaymentsRow, Interval, MrrRow, RangeQuery, RevenueRow, SubscriptionsRow,
         money::format_major, parse_currency,
     },
-    store::reports,
     time::{now_secs, parse_time, rfc3339},
 };
 
@@ -95,11 +94,11 @@ impl Command {
         let now = now_secs();
         match self {
             Command::Revenue(_) => {
-                let rows = reports::revenue(&conn, &query, now)?;
+                let rows = report::revenue(&conn, &query, now)?;
                 output::print_list(format, &rows, revenue_rows(&rows))?;
             }
             Command::Mrr(args) => {
-                let rows = reports::mrr(&conn, args.at.unwrap_or(now), args.currency.as_deref())?;
+                let rows = report::mrr(&conn, args.at.unwrap_or(now), args.currency.as_deref())?;
                 let table = if args.by_price {
                     mrr_price_rows(&rows)
                 } else {
@@ -108,11 +107,11 @@ impl Command {
                 output::print_list(format, &rows, table)?;
             }
             Command::Subscriptions(_) => {
-                let rows = reports::subscriptions(&conn, &query, now)?;
+                let rows = report::subscriptions(&conn, &query, now)?;
                 output::print_list(format, &rows, subscriptions_rows(&rows, format))?;
             }
             Command::FailedPayments(_) => {
-                let rows = reports::failed_payments(&conn, &query, now)?;
+                let rows = report::failed_payments(&conn, &query, now)?;
                 output::print_list(format, &rows, failed_rows(&rows))?;
             }
         }

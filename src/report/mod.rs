@@ -1,19 +1,23 @@
-//! Financial reports (DESIGN §3, docs/reports.md): the pure part.
+//! Financial reports (DESIGN §3, docs/reports.md).
 //!
-//! The store reads the mirror (`store::reports`) and hands rows to the computations
-//! here: the report periods, MRR normalisation and rounding, the churn sweep over the
-//! subscription history, and money shown in a currency's own decimals. Nothing here
-//! touches SQL or HTTP, so the arithmetic is tested on its own.
+//! `revenue`, `mrr`, `subscriptions` and `failed_payments` (in `read.rs`) ask the store
+//! for rows (`store::reports`, plain parameters in, plain rows out) and fold them with
+//! the computations here: the report periods, MRR normalisation and rounding, the churn
+//! sweep over the subscription history, and money shown in a currency's own decimals.
+//! Imports point down: this module uses the store, the store never uses it. Apart from
+//! `read.rs` nothing here touches SQL or HTTP, so the arithmetic is tested on its own.
 
 pub mod money;
 pub mod mrr;
 pub mod period;
+mod read;
 pub mod subscriptions;
 
 use serde::Serialize;
 
 pub use mrr::{MrrBuilder, MrrItem, MrrRow, PriceMrr};
 pub use period::{Interval, Period};
+pub use read::{failed_payments, mrr, revenue, subscriptions};
 pub use subscriptions::{ChurnSweep, SubscriptionsRow};
 
 use crate::{store::StoreError, time::as_rfc3339};

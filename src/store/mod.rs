@@ -277,3 +277,116 @@ mod tests {
         assert_eq!(store.applied_migrations().unwrap(), files);
     }
 }
+
+#[cfg(test)]
+mod layering {
+    use std::path::{Path, PathBuf};
+
+    /// Every `.rs` file under `dir`, depth first.
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// The code without its comments and whitespace, so that a comment may name the
+    /// report layer and a path split over lines or grouped in braces is still seen.
+    fn code_only(source: &str) -> String {
+        let mut code = String::new();
+        let mut rest = source;
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix("//") {
+                rest = after.find('\n').map_or("", |i| &after[i..]);
+            } else if let Some(after) = rest.strip_prefix("/*") {
+                rest = after.find("*/").map_or("", |i| &after[i + 2..]);
+            } else {
+                let c = rest.chars().next().unwrap();
+                if !c.is_whitespace() {
+                    code.push(c);
+                }
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+        code
+    }
+
+    /// Whether `code` (as `code_only` gives it) names the report layer: `crate::report`
+    /// as a path, or `report` first in a group `crate::{…}`.
+    fn names_report(code: &str) -> bool {
+        // Built at run time so this file does not name it itself.
+        // (No item at the crate's root but the report module starts so.)
+        if code.contains(&["crate", "report"].join("::")) {
+            return true;
+        }
+        let mut rest = code;
+        while let Some(i) = rest.find("crate::{") {
+            rest = &rest[i + "crate::{".len()..];
+            let mut depth = 1;
+            let mut item_start = true;
+            for (j, c) in rest.char_indices() {
+                if depth == 1 && item_start && rest[j..].starts_with("report") {
+                    return true;
+                }
+                item_start = c == ',';
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+                if depth == 0 {
+                    break;
+                }
+            }
+        }
+        false
+    }
+
+    #[test]
+    fn the_layer_check_sees_report_imports_in_every_spelling() {
+        // `@` stands for the module's name, so this file does not name it itself.
+        let check = |text: &str| names_report(&code_only(&text.replace('@', "report")));
+        for bad in [
+            "use crate::@::RangeQuery;",
+            "use crate::@;",
+            "fn f() { crate::@::mrr(c, 1, None); }",
+            "use crate :: @ :: Period;",
+            "use crate::{store::Result, @::Period};",
+            "use crate::{\n    @,\n    time::now_secs,\n};",
+            "use crate::{@::{self, RangeQuery}};",
+            "use crate::{time, @ as r};",
+        ] {
+            assert!(check(bad), "missed: {bad}");
+        }
+        for fine in [
+            "// @ arithmetic lives in crate::@, above us",
+            "/* crate::@::mrr */ use crate::store::reports;",
+            "use crate::{store::{reports, Result}, time::now_secs};",
+            "use crate::time::as_rfc3339; // a @ time",
+        ] {
+            assert!(!check(fine), "flagged: {fine}");
+        }
+    }
+
+    /// Layers point down only (STYLE 19, ARCHITECTURE.md): `report/` builds on the
+    /// store's rows, so a store that imported report types would make a cycle again.
+    #[test]
+    fn no_file_under_src_store_imports_the_report_layer() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store");
+        let mut files = Vec::new();
+        rust_files(&dir, &mut files);
+        assert!(files.len() > 5, "found only {files:?}");
+        let offenders: Vec<_> = files
+            .iter()
+            .filter(|f| names_report(&code_only(&std::fs::read_to_string(f).unwrap())))
+            .collect();
+        assert!(
+            offenders.is_empty(),
+            "store/ must not import report/ (report/ calls the store): {offenders:?}"
+        );
+    }
+}

@@ -17,7 +17,7 @@ use crate::{
     report::{
         self, FailedPaymentsRow, MrrRow, RangeQuery, ReportError, RevenueRow, SubscriptionsRow,
     },
-    store::{Result as StoreResult, reports},
+    store::Result as StoreResult,
     time::now_secs,
 };
 
@@ -77,7 +77,7 @@ pub async fn revenue(
 ) -> ApiResult<Json<List<RevenueRow>>> {
     let q = p.parse()?;
     let now = now_secs();
-    answer(&state, move |c| reports::revenue(c, &q, now)).await
+    answer(&state, move |c| report::revenue(c, &q, now)).await
 }
 
 pub async fn mrr(
@@ -94,7 +94,7 @@ pub async fn mrr(
         .map(report::parse_currency)
         .transpose()
         .map_err(api_error)?;
-    answer(&state, move |c| reports::mrr(c, at, currency.as_deref())).await
+    answer(&state, move |c| report::mrr(c, at, currency.as_deref())).await
 }
 
 pub async fn subscriptions(
@@ -103,7 +103,7 @@ pub async fn subscriptions(
 ) -> ApiResult<Json<List<SubscriptionsRow>>> {
     let q = p.parse()?;
     let now = now_secs();
-    answer(&state, move |c| reports::subscriptions(c, &q, now)).await
+    answer(&state, move |c| report::subscriptions(c, &q, now)).await
 }
 
 pub async fn failed_payments(
@@ -112,5 +112,5 @@ pub async fn failed_payments(
 ) -> ApiResult<Json<List<FailedPaymentsRow>>> {
     let q = p.parse()?;
     let now = now_secs();
-    answer(&state, move |c| reports::failed_payments(c, &q, now)).await
+    answer(&state, move |c| report::failed_payments(c, &q, now)).await
 }

@@ -1,0 +1,210 @@
+//! Reads of payments, refunds and payment-failed flags for the revenue and
+//! failed-payments reports.
+
+use std::collections::BTreeSet;
+
+use rusqlite::{CachedStatement, Connection, params};
+
+use super::text;
+use crate::store::Result;
+
+/// Refund statuses that count as refunded: money that has left or is leaving.
+/// (`failed` and `canceled` refunds gave nothing back; `requires_action` has not
+/// started.)
+const REFUNDED_STATUSES: &str = "'succeeded', 'pending'";
+
+/// The currencies of payments and refunds, sorted, by skipping through the report
+/// indexes (one seek per currency, however many rows).
+pub fn revenue_currencies(conn: &Connection) -> Result<Vec<String>> {
+    let mut all = BTreeSet::new();
+    for status in ["succeeded", "failed"] {
+        let mut first = conn.prepare_cached(
+            "SELECT min(currency) FROM payments WHERE status = ?1 AND currency >= ''",
+        )?;
+        let mut next = conn.prepare_cached(
+            "SELECT min(currency) FROM payments WHERE status = ?1 AND currency > ?2",
+        )?;
+        let mut cur: Option<String> = first.query_row([status], |r| r.get(0))?;
+        while let Some(c) = cur {
+            cur = next.query_row(params![status, c], |r| r.get(0))?;
+            all.insert(c);
+        }
+    }
+    let mut first = conn.prepare_cached("SELECT min(currency) FROM refunds")?;
+    let mut next = conn.prepare_cached("SELECT min(currency) FROM refunds WHERE currency > ?1")?;
+    let mut cur: Option<String> = first.query_row([], |r| r.get(0))?;
+    while let Some(c) = cur {
+        cur = next.query_row([&c], |r| r.get(0))?;
+        all.insert(c);
+    }
+    Ok(all.into_iter().collect())
+}
+
+/// First and last data time of one currency's revenue (each a single index seek).
+pub fn revenue_span(conn: &Connection, currency: &str) -> Result<Option<(i64, i64)>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT min(t), max(t) FROM (
+             SELECT (SELECT min(created) FROM payments WHERE status = 'succeeded' AND currency = ?1) AS t
+             UNION ALL SELECT (SELECT max(created) FROM payments WHERE status = 'succeeded' AND currency = ?1)
+             UNION ALL SELECT (SELECT min(created) FROM payments WHERE status = 'failed' AND currency = ?1)
+             UNION ALL SELECT (SELECT max(created) FROM payments WHERE status = 'failed' AND currency = ?1)
+             UNION ALL SELECT (SELECT min(created) FROM refunds WHERE currency = ?1
+                                AND status IN ({REFUNDED_STATUSES}))
+             UNION ALL SELECT (SELECT max(created) FROM refunds WHERE currency = ?1
+                                AND status IN ({REFUNDED_STATUSES})))"
+    ))?;
+    let (min, max): (Option<i64>, Option<i64>) =
+        stmt.query_row([currency], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(min.zip(max))
+}
+
+/// What one currency took, gave back and failed to take in `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PeriodRevenue {
+    /// Sum of succeeded payments created in the range.
+    pub gross: i64,
+    /// How many succeeded payments.
+    pub payments: u64,
+    /// How many payments created in the range are failed.
+    pub failed: u64,
+    /// Sum of refunds (succeeded or pending) created in the range.
+    pub refunded: i64,
+    /// How many such refunds.
+    pub refunds: u64,
+}
+
+/// The revenue sums of one range after another, on statements prepared once: the
+/// revenue report asks this for every period of every currency.
+pub struct RevenueTotals<'c> {
+    gross: CachedStatement<'c>,
+    failed: CachedStatement<'c>,
+    refunded: CachedStatement<'c>,
+}
+
+impl<'c> RevenueTotals<'c> {
+    pub fn new(conn: &'c Connection) -> Result<RevenueTotals<'c>> {
+        Ok(RevenueTotals {
+            gross: conn.prepare_cached(
+                "SELECT coalesce(sum(amount), 0), count(*) FROM payments
+                 WHERE status = 'succeeded' AND currency = ?1 AND created >= ?2 AND created < ?3",
+            )?,
+            failed: conn.prepare_cached(
+                "SELECT count(*) FROM payments
+                 WHERE status = 'failed' AND currency = ?1 AND created >= ?2 AND created < ?3",
+            )?,
+            refunded: conn.prepare_cached(&format!(
+                "SELECT coalesce(sum(amount), 0), count(*) FROM refunds
+                 WHERE currency = ?1 AND created >= ?2 AND created < ?3
+                   AND status IN ({REFUNDED_STATUSES})"
+            ))?,
+        })
+    }
+
+    /// The sums of `currency` over `[start, end)` (unix seconds).
+    pub fn between(&mut self, currency: &str, start: i64, end: i64) -> Result<PeriodRevenue> {
+        let span = params![currency, start, end];
+        let (gross, payments): (i64, i64) =
+            self.gross.query_row(span, |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let failed: i64 = self.failed.query_row(span, |r| r.get(0))?;
+        let (refunded, refunds): (i64, i64) = self
+            .refunded
+            .query_row(span, |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(PeriodRevenue {
+            gross,
+            payments: payments as u64,
+            failed: failed as u64,
+            refunded,
+            refunds: refunds as u64,
+        })
+    }
+}
+
+/// First and last time of a failed payment or an open payment-failed flag.
+pub fn failed_payments_span(conn: &Connection) -> Result<(Option<i64>, Option<i64>)> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT min(t), max(t) FROM (
+                 SELECT (SELECT min(created) FROM payments WHERE status = 'failed') AS t
+                 UNION ALL SELECT (SELECT max(created) FROM payments WHERE status = 'failed')
+                 UNION ALL SELECT (SELECT min(created) FROM flags
+                                   WHERE kind = 'payment_failed' AND status = 'open')
+                 UNION ALL SELECT (SELECT max(created) FROM flags
+                                   WHERE kind = 'payment_failed' AND status = 'open'))",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
+}
+
+/// One failed payment.
+#[derive(Debug, Clone, Copy)]
+pub struct FailedPaymentRow<'a> {
+    pub created: i64,
+    pub currency: &'a str,
+    pub customer: Option<&'a str>,
+    pub amount: i64,
+}
+
+/// Hands each failed payment created in `[from, to)` (of `currency`, if given) to `f`.
+pub fn each_failed_payment(
+    conn: &Connection,
+    from: i64,
+    to: i64,
+    currency: Option<&str>,
+    mut f: impl FnMut(FailedPaymentRow<'_>),
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT created, currency, customer, amount FROM payments
+         WHERE status = 'failed' AND created >= ?1 AND created < ?2
+           AND (?3 IS NULL OR currency = ?3)",
+    )?;
+    let mut rows = stmt.query(params![from, to, currency])?;
+    while let Some(r) = rows.next()? {
+        f(FailedPaymentRow {
+            created: r.get(0)?,
+            // NOT NULL in the schema.
+            currency: text(r, 1)?.unwrap_or(""),
+            customer: text(r, 2)?,
+            amount: r.get(3)?,
+        });
+    }
+    Ok(())
+}
+
+/// One open payment-failed flag, with the currency of the invoice or payment it names
+/// (empty when the mirror has neither).
+#[derive(Debug, Clone, Copy)]
+pub struct PaymentFailedFlagRow<'a> {
+    pub created: i64,
+    pub customer: Option<&'a str>,
+    pub currency: &'a str,
+}
+
+/// Hands each open payment-failed flag raised in `[from, to)` (whose object is in
+/// `currency`, if given) to `f`.
+pub fn each_open_payment_failed_flag(
+    conn: &Connection,
+    from: i64,
+    to: i64,
+    currency: Option<&str>,
+    mut f: impl FnMut(PaymentFailedFlagRow<'_>),
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT created, customer, currency FROM (
+             SELECT f.created, f.customer,
+                    coalesce((SELECT currency FROM payments WHERE id = f.object_id),
+                             (SELECT currency FROM invoices WHERE id = f.object_id), '') AS currency
+             FROM flags f
+             WHERE f.kind = 'payment_failed' AND f.status = 'open'
+               AND f.created >= ?1 AND f.created < ?2)
+         WHERE ?3 IS NULL OR currency = ?3",
+    )?;
+    let mut rows = stmt.query(params![from, to, currency])?;
+    while let Some(r) = rows.next()? {
+        f(PaymentFailedFlagRow {
+            created: r.get(0)?,
+            customer: text(r, 1)?,
+            // Never NULL: the query coalesces it to ''.
+            currency: text(r, 2)?.unwrap_or(""),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! Reads of the subscription history for the MRR and subscriptions reports.
+
+use rusqlite::{Connection, params};
+
+use super::text;
+use crate::store::Result;
+
+/// One item of a subscription version that held at the asked time. A version without
+/// items is one row with the item columns `None`.
+#[derive(Debug, Clone, Copy)]
+pub struct HeldItemRow<'a> {
+    /// Identifies the subscription version; items of one version come consecutively.
+    pub version: i64,
+    pub status: &'a str,
+    /// The version's currency, else the item's.
+    pub currency: Option<&'a str>,
+    pub price: Option<&'a str>,
+    pub quantity: Option<i64>,
+    pub unit_amount: Option<i64>,
+    pub interval: Option<&'a str>,
+    pub interval_count: Option<i64>,
+}
+
+/// Hands `f` the items of every subscription version that held at `at` (unix seconds)
+/// in a status MRR looks at (active, past due, trialing), of `currency` if given.
+pub fn each_held_item(
+    conn: &Connection,
+    at: i64,
+    currency: Option<&str>,
+    mut f: impl FnMut(HeldItemRow<'_>),
+) -> Result<()> {
+    // The version holding at `at`: written at or before it, superseded after it. A
+    // version superseded in the same second by a later event has valid_to = ev_created
+    // and is skipped. A subscription without items still counts (with no amount). The
+    // LEFT JOIN keeps versions the outer loop, so a version's items come consecutively
+    // (what the MRR builder needs) without sorting.
+    let mut stmt = conn.prepare_cached(
+        "SELECT v.id, v.status, coalesce(v.currency, i.currency), i.price, i.quantity,
+                i.unit_amount, i.interval, i.interval_count
+         FROM subscription_versions v
+         LEFT JOIN subscription_version_items i ON i.version = v.id
+         WHERE v.changed = 1 AND v.valid_to > ?1 AND v.ev_created <= ?1 AND v.ended = 0
+           AND v.status IN ('active', 'past_due', 'trialing')
+           AND (?2 IS NULL OR coalesce(v.currency, i.currency) = ?2)",
+    )?;
+    let mut rows = stmt.query(params![at, currency])?;
+    while let Some(r) = rows.next()? {
+        f(HeldItemRow {
+            version: r.get(0)?,
+            status: text(r, 1)?.unwrap_or(""),
+            currency: text(r, 2)?,
+            price: text(r, 3)?,
+            quantity: r.get(4)?,
+            unit_amount: r.get(5)?,
+            interval: text(r, 6)?,
+            interval_count: r.get(7)?,
+        });
+    }
+    Ok(())
+}
+
+/// First and last time a subscription (of `currency`, if given) changed.
+pub fn version_changes_span(
+    conn: &Connection,
+    currency: Option<&str>,
+) -> Result<(Option<i64>, Option<i64>)> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT min(ev_created), max(ev_created) FROM subscription_versions
+             WHERE changed = 1 AND (?1 IS NULL OR currency = ?1)",
+        )?
+        .query_row([currency], |r| Ok((r.get(0)?, r.get(1)?)))?)
+}
+
+/// A version that changed its subscription's status, items or end.
+#[derive(Debug, Clone, Copy)]
+pub struct VersionChangeRow<'a> {
+    pub subscription: &'a str,
+    /// Its event's time.
+    pub at: i64,
+    pub status: Option<&'a str>,
+    /// It or an earlier version of the subscription is terminal.
+    pub ended: bool,
+}
+
+/// Hands `f` every change before `before` (unix seconds), of `currency` if given,
+/// grouped by subscription and in event order (what the churn sweep needs).
+pub fn each_version_change(
+    conn: &Connection,
+    before: i64,
+    currency: Option<&str>,
+    mut f: impl FnMut(VersionChangeRow<'_>),
+) -> Result<()> {
+    // The timeline index gives the versions in this order without sorting.
+    let mut stmt = conn.prepare_cached(
+        "SELECT subscription, ev_created, status, ended FROM subscription_versions
+         WHERE changed = 1 AND ev_created < ?1 AND (?2 IS NULL OR currency = ?2)
+         ORDER BY subscription, ev_created, ev_seq",
+    )?;
+    let mut rows = stmt.query(params![before, currency])?;
+    while let Some(r) = rows.next()? {
+        f(VersionChangeRow {
+            subscription: text(r, 0)?.unwrap_or(""),
+            at: r.get(1)?,
+            status: text(r, 2)?,
+            ended: r.get(3)?,
+        });
+    }
+    Ok(())
+}
