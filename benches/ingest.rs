@@ -200,11 +200,20 @@ fn main() {
         }
         tx.commit().unwrap();
     }
-    let worker = Worker::new(store.clone(), WorkerConfig::default(), StripeMode::Test);
+    let config = WorkerConfig::default();
+    let batch = config.batch_size;
+    let worker = Worker::new(store.clone(), config, StripeMode::Test);
     let t = Instant::now();
     let mut applied = 0;
-    while let Step::Applied { .. } = worker.step().unwrap() {
-        applied += 1;
+    loop {
+        let steps = worker.step_batch(batch).unwrap();
+        if steps.is_empty() {
+            break;
+        }
+        applied += steps
+            .iter()
+            .filter(|s| matches!(s, Step::Applied { .. }))
+            .count();
     }
     let step_secs = t.elapsed().as_secs_f64();
     assert_eq!(applied, total);

@@ -292,6 +292,9 @@ pub struct WorkerConfig {
     pub backoff_max_ms: u64,
     /// How often idle workers look for due retries and events stored by other processes.
     pub poll_interval_ms: u64,
+    /// Events a worker applies in one transaction at most (each under its own
+    /// savepoint).
+    pub batch_size: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -363,6 +366,7 @@ impl Default for WorkerConfig {
             backoff_base_ms: 1_000,
             backoff_max_ms: 3_600_000,
             poll_interval_ms: 1_000,
+            batch_size: 64,
         }
     }
 }
@@ -470,6 +474,9 @@ impl Config {
         }
         if self.workers.poll_interval_ms == 0 {
             return invalid("workers.poll_interval_ms", "must be positive");
+        }
+        if !(1..=1_000).contains(&self.workers.batch_size) {
+            return invalid("workers.batch_size", "must be between 1 and 1000");
         }
         if self.log.keep_days == 0 {
             return invalid("log.keep_days", "must be at least 1");

@@ -1,10 +1,11 @@
-//! Workers: apply stored events to the mirror, one transaction per event.
+//! Workers: apply stored events to the mirror.
 //!
-//! [`Worker::step`] claims the next due event inside an immediate transaction, applies
-//! it and records its new status in that same transaction, so an event's effect lands
-//! exactly once even across crashes, several workers and several processes sharing the
-//! database. A failing (or panicking) handler rolls back, and the event is retried with
-//! exponential backoff and jitter until `max_attempts`, then marked `dead`.
+//! [`Worker::step_batch`] claims due events inside one immediate transaction and applies
+//! each under a savepoint of its own, recording its new status in that same
+//! transaction, so an event's effect lands exactly once even across crashes, several
+//! workers and several processes sharing the database. A failing (or panicking)
+//! handler rolls back to its savepoint (the rest of the batch stands), and the event is
+//! retried with exponential backoff and jitter until `max_attempts`, then `dead`.
 
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},
@@ -25,6 +26,9 @@ use crate::{
     },
     time::now_ms,
 };
+
+/// Longest a batch keeps adding events (it always applies at least one).
+const BATCH_TIME: Duration = Duration::from_millis(20);
 
 /// What one step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,24 +82,87 @@ impl Worker {
 
     /// Applies the next due event, if any. Blocking.
     pub fn step(&self) -> Result<Step, StoreError> {
-        self.step_with(inbox::next_due)
+        Ok(self.step_batch(1)?.pop().unwrap_or(Step::Idle))
+    }
+
+    /// Applies up to `max` due events in one transaction, each under a savepoint of its
+    /// own: a failing event rolls back to its savepoint (and records its failure), not
+    /// the batch. Answers what happened to each (empty: nothing was due). Blocking.
+    ///
+    /// One transaction for several events takes the write lock once and commits once
+    /// where one per event did it each time; the batch also ends after [`BATCH_TIME`],
+    /// so the ingest writer never waits long for the lock.
+    pub fn step_batch(&self, max: usize) -> Result<Vec<Step>, StoreError> {
+        self.batch_with(inbox::next_due, max)
     }
 
     /// Applies the event `seq` now if it is still waiting. Blocking.
     pub fn apply_seq(&self, seq: i64) -> Result<Step, StoreError> {
-        self.step_with(|conn, _| inbox::claim_seq(conn, seq))
+        Ok(self
+            .batch_with(|conn, _| inbox::claim_seq(conn, seq), 1)?
+            .pop()
+            .unwrap_or(Step::Idle))
     }
 
-    fn step_with(
+    fn batch_with(
         &self,
-        claim: impl FnOnce(&rusqlite::Connection, i64) -> Result<Option<Claimed>, StoreError>,
-    ) -> Result<Step, StoreError> {
+        claim: impl Fn(&rusqlite::Connection, i64) -> Result<Option<Claimed>, StoreError>,
+        max: usize,
+    ) -> Result<Vec<Step>, StoreError> {
         let mut conn = self.store.conn()?;
         let now = now_ms();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let Some(event) = claim(&tx, now)? else {
-            return Ok(Step::Idle);
-        };
+        let batch_started = Instant::now();
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut steps = Vec::new();
+        let mut tried = Vec::new();
+        let mut catalog_changed = false;
+        while steps.len() < max.max(1) && (steps.is_empty() || batch_started.elapsed() < BATCH_TIME)
+        {
+            let Some(event) = claim(&tx, now)? else {
+                break;
+            };
+            // An event that failed in this batch and is due again at once (a tiny
+            // backoff) waits for the next batch: one attempt per event per batch.
+            if tried.contains(&event.seq) {
+                break;
+            }
+            tried.push(event.seq);
+            let (step, catalog) = self.apply_one(&mut tx, event, now)?;
+            catalog_changed |= catalog;
+            steps.push(step);
+        }
+        if steps.is_empty() {
+            return Ok(steps);
+        }
+        let catalog_change = catalog_changed
+            .then_some(self.on_catalog_change.as_ref())
+            .flatten();
+        // Also before the commit, so that a reader who sees the event processed finds
+        // nothing cached from before it (unless a read raced the commit; the call after
+        // the commit clears that).
+        if let Some(f) = catalog_change {
+            f();
+        }
+        tx.commit()?;
+        if let Some(f) = catalog_change {
+            f();
+        }
+        if steps.iter().any(|s| matches!(s, Step::Dead { .. }))
+            && let Some(f) = &self.on_dead
+        {
+            f();
+        }
+        Ok(steps)
+    }
+
+    /// Applies one claimed event under a savepoint of `tx`; answers its step and whether
+    /// it changed the catalog. The event's status is written in `tx` either way.
+    fn apply_one(
+        &self,
+        tx: &mut rusqlite::Transaction<'_>,
+        event: Claimed,
+        now: i64,
+    ) -> Result<(Step, bool), StoreError> {
         let started = Instant::now();
         let span = tracing::info_span!(
             "apply",
@@ -106,26 +173,14 @@ impl Worker {
         );
         let _entered = span.enter();
 
-        let result = catch_unwind(AssertUnwindSafe(|| self.decide(&tx, &event, now)))
+        let savepoint = tx.savepoint()?;
+        let result = catch_unwind(AssertUnwindSafe(|| self.decide(&savepoint, &event, now)))
             .unwrap_or_else(|panic| Err(format!("handler panicked: {}", panic_message(&panic))));
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        match result {
+        let error = match result {
             Ok((status, note)) => {
-                inbox::finish(&tx, event.seq, status, note.as_deref(), now)?;
-                let catalog_change = (status == Status::Processed
-                    && events::touches_catalog(&event.type_))
-                .then_some(self.on_catalog_change.as_ref())
-                .flatten();
-                // Also before the commit, so that a reader who sees the event processed
-                // finds nothing cached from before it (unless a read raced the commit;
-                // the call after the commit clears that).
-                if let Some(f) = catalog_change {
-                    f();
-                }
-                tx.commit()?;
-                if let Some(f) = catalog_change {
-                    f();
-                }
+                inbox::finish(&savepoint, event.seq, status, note.as_deref(), now)?;
+                savepoint.commit()?;
                 let outcome = status.as_str();
                 crate::metrics::observe(
                     "billd_apply_duration_seconds",
@@ -138,41 +193,38 @@ impl Worker {
                     note = note.as_deref().unwrap_or(""),
                     "event applied"
                 );
-                Ok(match status {
+                let catalog = status == Status::Processed && events::touches_catalog(&event.type_);
+                let step = match status {
                     Status::Ignored => Step::Ignored { id: event.id },
                     _ => Step::Applied { id: event.id },
-                })
+                };
+                return Ok((step, catalog));
             }
-            Err(error) => {
-                drop(tx); // rolls back whatever the handler wrote
-                let attempts = event.attempts + 1;
-                let next = (attempts < i64::from(self.config.max_attempts))
-                    .then(|| now + self.backoff_ms(attempts));
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                inbox::fail(&tx, event.seq, &error, next)?;
-                tx.commit()?;
-                crate::metrics::observe(
-                    "billd_apply_duration_seconds",
-                    &[("outcome", "failed")],
-                    duration_ms / 1000.0,
-                );
-                let result = if next.is_some() { "retried" } else { "dead" };
-                crate::metrics::count(
-                    "billd_apply_failures_total",
-                    &[("type", &event.type_), ("result", result)],
-                );
-                if next.is_some() {
-                    tracing::warn!(outcome = "failed", attempts, duration_ms, error = %error, "event failed, will retry");
-                    Ok(Step::Retried { id: event.id })
-                } else {
-                    tracing::error!(outcome = "dead", attempts, duration_ms, error = %error, alert = true,
-                        "event is dead after its last attempt; replay it with `billd events replay`");
-                    if let Some(f) = &self.on_dead {
-                        f();
-                    }
-                    Ok(Step::Dead { id: event.id })
-                }
-            }
+            Err(error) => error,
+        };
+        // Dropping the savepoint rolls back whatever the handler wrote, and only that.
+        drop(savepoint);
+        let attempts = event.attempts + 1;
+        let next = (attempts < i64::from(self.config.max_attempts))
+            .then(|| now + self.backoff_ms(attempts));
+        inbox::fail(tx, event.seq, &error, next)?;
+        crate::metrics::observe(
+            "billd_apply_duration_seconds",
+            &[("outcome", "failed")],
+            duration_ms / 1000.0,
+        );
+        let result = if next.is_some() { "retried" } else { "dead" };
+        crate::metrics::count(
+            "billd_apply_failures_total",
+            &[("type", &event.type_), ("result", result)],
+        );
+        if next.is_some() {
+            tracing::warn!(outcome = "failed", attempts, duration_ms, error = %error, "event failed, will retry");
+            Ok((Step::Retried { id: event.id }, false))
+        } else {
+            tracing::error!(outcome = "dead", attempts, duration_ms, error = %error, alert = true,
+                "event is dead after its last attempt; replay it with `billd events replay`");
+            Ok((Step::Dead { id: event.id }, false))
         }
     }
 
@@ -239,9 +291,10 @@ impl Worker {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let worker = self.clone();
-            let step = tokio::task::spawn_blocking(move || worker.step()).await;
+            let batch = self.config.batch_size;
+            let step = tokio::task::spawn_blocking(move || worker.step_batch(batch)).await;
             let wait = match step {
-                Ok(Ok(Step::Idle)) => Some(self.idle_wait(poll).await),
+                Ok(Ok(steps)) if steps.is_empty() => Some(self.idle_wait(poll).await),
                 Ok(Ok(_)) => None,
                 Ok(Err(e)) => {
                     crate::alerts::storage_error();
@@ -353,6 +406,71 @@ mod tests {
         assert!(live.last_error.unwrap().contains("livemode"));
         // Nothing was applied for the mismatched event.
         assert!(crate::store::mirror::get_customer(&store.conn().unwrap(), "cus_1").is_err());
+    }
+
+    #[test]
+    fn a_batch_applies_each_event_under_its_own_savepoint() {
+        let (_dir, store) = test_store();
+        store_event(
+            &store,
+            "evt_b1",
+            "customer.created",
+            false,
+            r#"{"data":{"object":{"id":"cus_b1"}}}"#,
+        );
+        store_event(
+            &store,
+            "evt_b2",
+            "customer.created",
+            false,
+            r#"{"data":{"object":{"id":5}}}"#,
+        );
+        store_event(
+            &store,
+            "evt_b3",
+            "customer.created",
+            false,
+            r#"{"data":{"object":{"id":"cus_b3"}}}"#,
+        );
+        let w = worker(&store, 3);
+        let steps = w.step_batch(10).unwrap();
+        assert_eq!(
+            steps,
+            vec![
+                Step::Applied {
+                    id: "evt_b1".into()
+                },
+                Step::Retried {
+                    id: "evt_b2".into()
+                },
+                Step::Applied {
+                    id: "evt_b3".into()
+                },
+            ]
+        );
+        // The failure rolled back alone: the events around it are applied and committed.
+        let conn = store.conn().unwrap();
+        assert!(crate::store::mirror::get_customer(&conn, "cus_b1").is_ok());
+        assert!(crate::store::mirror::get_customer(&conn, "cus_b3").is_ok());
+        assert_eq!(status(&store, "evt_b2"), Status::Failed);
+        assert_eq!(inbox::get(&conn, "evt_b2").unwrap().attempts, 1);
+        // A batch never takes more than asked.
+        store_event(
+            &store,
+            "evt_b4",
+            "something.new",
+            false,
+            r#"{"data":{"object":{}}}"#,
+        );
+        store_event(
+            &store,
+            "evt_b5",
+            "something.new",
+            false,
+            r#"{"data":{"object":{}}}"#,
+        );
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(w.step_batch(1).unwrap().len(), 1);
     }
 
     #[test]
