@@ -366,7 +366,7 @@ impl Default for WorkerConfig {
             backoff_base_ms: 1_000,
             backoff_max_ms: 3_600_000,
             poll_interval_ms: 1_000,
-            batch_size: 64,
+            batch_size: 16,
         }
     }
 }

@@ -28,7 +28,7 @@ use crate::{
 };
 
 /// Longest a batch keeps adding events (it always applies at least one).
-const BATCH_TIME: Duration = Duration::from_millis(20);
+const BATCH_TIME: Duration = Duration::from_millis(5);
 
 /// What one step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
