@@ -241,3 +241,224 @@ async fn the_served_document_is_the_committed_one() {
     let built: Value = serde_json::from_str(&openapi_text()).unwrap();
     assert_eq!(served, built);
 }
+
+// ---- docs/events/ and the event list of docs/webhooks.md --------------------------
+
+#[derive(serde::Deserialize)]
+struct Source {
+    family: Vec<Family>,
+}
+
+#[derive(serde::Deserialize)]
+struct Family {
+    slug: String,
+    title: String,
+    #[serde(default)]
+    prefixes: Vec<String>,
+    #[serde(default)]
+    types: Vec<String>,
+    example: String,
+    reads: Vec<String>,
+    writes: String,
+    replay: String,
+}
+
+impl Family {
+    fn covers(&self, type_: &str) -> bool {
+        self.types.iter().any(|t| t == type_) || self.prefixes.iter().any(|p| type_.starts_with(p))
+    }
+
+    fn handled(&self) -> Vec<&'static str> {
+        billd::events::handled_types()
+            .iter()
+            .copied()
+            .filter(|t| self.covers(t))
+            .collect()
+    }
+}
+
+fn source() -> Source {
+    let text = fs::read_to_string(repo("docs/events/families.toml")).unwrap();
+    toml::from_str(&text).unwrap()
+}
+
+const EXAMPLE_ADDRESS: [(&str, &str); 5] = [
+    ("line1", "510 Townsend St"),
+    ("line2", ""),
+    ("city", "San Francisco"),
+    ("state", "CA"),
+    ("postal_code", "94103"),
+];
+
+/// Replaces what could be a person's data with Stripe's own example values, keeping
+/// nulls null (so the example still shows which fields were absent).
+fn scrub(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let personal = ["email", "phone", "address"]
+                .iter()
+                .any(|k| map.contains_key(*k));
+            for (key, value) in map.iter_mut() {
+                let text = value.is_string();
+                match key.as_str() {
+                    k if k.ends_with("email") && text => *value = "jenny@example.com".into(),
+                    k if k.ends_with("phone") && text => *value = "+15555550123".into(),
+                    "name" | "customer_name" | "account_holder_name"
+                        if text && (personal || key != "name") =>
+                    {
+                        *value = "Jenny Rosen".into()
+                    }
+                    "metadata" if value.is_object() => *value = Value::Object(Default::default()),
+                    "fingerprint" if text => *value = "Xt5EWLLDS7FJjR1c".into(),
+                    k if (k.ends_with("address")
+                        || k == "address_kana"
+                        || k == "address_kanji")
+                        && value.is_object() =>
+                    {
+                        for (field, example) in EXAMPLE_ADDRESS {
+                            if let Some(f) = value.get_mut(field).filter(|f| f.is_string()) {
+                                *f = example.into();
+                            }
+                        }
+                    }
+                    _ => scrub(value),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(scrub),
+        _ => {}
+    }
+}
+
+fn example(name: &str) -> String {
+    let text = fs::read_to_string(repo(&format!("tests/fixtures/events/{name}"))).unwrap();
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    scrub(&mut v);
+    serde_json::to_string_pretty(&v).unwrap()
+}
+
+fn event_page(f: &Family) -> String {
+    let mut out = format!(
+        "<!-- Generated from docs/events/families.toml by `{REGENERATE}`; edit that file, not this one. -->\n\n# {}\n\n",
+        f.title
+    );
+    out.push_str("## Types billd handles\n\n");
+    for t in f.handled() {
+        out.push_str(&format!("- `{t}`\n"));
+    }
+    out.push_str("\n## Fields billd reads\n\nFrom `data.object`; every field is optional unless Stripe always sends it, unknown fields are ignored, and the raw object is kept.\n\n");
+    for r in &f.reads {
+        out.push_str(&format!("- `{r}`\n"));
+    }
+    out.push_str(&format!(
+        "\n## What it changes\n\n{}\n\nEvery write follows the ordering rule: an older event never overwrites newer state (docs/webhooks.md).\n\n## What a replay does\n\n{}\n\n",
+        f.writes, f.replay
+    ));
+    out.push_str(&format!(
+        "## Example\n\n`tests/fixtures/events/{}`, personal data replaced:\n\n```json\n{}\n```\n",
+        f.example,
+        example(&f.example)
+    ));
+    out
+}
+
+const BEGIN: &str = "<!-- BEGIN generated: events (docs/events/families.toml) -->";
+const END: &str = "<!-- END generated: events -->";
+
+fn event_list(source: &Source) -> String {
+    let mut out = format!("{BEGIN}\n");
+    for f in &source.family {
+        let types: Vec<String> = f.handled().iter().map(|t| format!("`{t}`")).collect();
+        out.push_str(&format!(
+            "- [{}](events/{}.md): {}\n",
+            f.title,
+            f.slug,
+            types.join(", ")
+        ));
+    }
+    let all = billd::events::handled_types().join(",");
+    out.push_str(&format!(
+        "\nAll {} of them, comma-separated for `stripe listen --events` or a script:\n\n```\n{all}\n```\n{END}",
+        billd::events::handled_types().len()
+    ));
+    out
+}
+
+#[test]
+fn every_handled_type_is_in_exactly_one_documented_family() {
+    let source = source();
+    for t in billd::events::handled_types() {
+        let families: Vec<&str> = source
+            .family
+            .iter()
+            .filter(|f| f.covers(t))
+            .map(|f| f.slug.as_str())
+            .collect();
+        assert_eq!(families.len(), 1, "{t} is in families {families:?}");
+    }
+    for f in &source.family {
+        assert!(!f.handled().is_empty(), "{}: no handled type", f.slug);
+        assert!(f.covers(f.example.trim_end_matches(".json")), "{}", f.slug);
+    }
+}
+
+#[test]
+fn event_pages_and_the_webhooks_event_list_are_fresh() {
+    let source = source();
+    let mut problems = Vec::new();
+    let mut index = format!(
+        "<!-- Generated from docs/events/families.toml by `{REGENERATE}`. -->\n\n# Events billd handles\n\nOne page per family; how to set up the endpoint: [webhooks.md](../webhooks.md).\n\n"
+    );
+    for f in &source.family {
+        problems.extend(generated(
+            &format!("docs/events/{}.md", f.slug),
+            &event_page(f),
+        ));
+        index.push_str(&format!("- [{}]({}.md)\n", f.title, f.slug));
+    }
+    problems.extend(generated("docs/events/README.md", &index));
+
+    let webhooks = fs::read_to_string(repo("docs/webhooks.md")).unwrap();
+    let (before, rest) = webhooks
+        .split_once(BEGIN)
+        .expect("docs/webhooks.md: no BEGIN marker");
+    let (_, after) = rest
+        .split_once(END)
+        .expect("docs/webhooks.md: no END marker");
+    let fresh = format!("{before}{}{after}", event_list(&source));
+    problems.extend(generated("docs/webhooks.md", &fresh));
+    assert_fresh(problems);
+}
+
+/// Nothing that looks like a person's contact data reaches the generated pages.
+#[test]
+fn generated_event_pages_hold_no_personal_data() {
+    for f in &source().family {
+        let page = event_page(f);
+        for word in page.split(|c: char| c.is_whitespace() || c == '"' || c == ',') {
+            if word.contains('@') && word.contains('.') {
+                assert!(word.ends_with("@example.com"), "{}: {word}", f.slug);
+            }
+        }
+        let v: Value = serde_json::from_str(&example(&f.example)).unwrap();
+        let mut stack = vec![&v];
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::Object(map) => {
+                    for (k, value) in map {
+                        if k.ends_with("phone") {
+                            assert!(
+                                value.is_null() || value == "+15555550123",
+                                "{}: {k}",
+                                f.slug
+                            );
+                        }
+                        stack.push(value);
+                    }
+                }
+                Value::Array(items) => stack.extend(items),
+                _ => {}
+            }
+        }
+    }
+}

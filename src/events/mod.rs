@@ -527,7 +527,10 @@ mod tests {
     #[test]
     fn handled_types_are_exactly_the_types_that_reach_a_handler() {
         let listed = super::handled_types();
-        assert!(listed.windows(2).all(|w| w[0] < w[1]), "not sorted or not unique");
+        assert!(
+            listed.windows(2).all(|w| w[0] < w[1]),
+            "not sorted or not unique"
+        );
         let mut h = Harness::new();
         let event = |type_: &str| {
             serde_json::json!({
