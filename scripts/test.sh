@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test billd has, on a fresh machine: the prerequisites are the Rust
 # toolchain (cargo) and python3 (for localstripe, the Stripe double, which this script
-# installs into .venv-localstripe/ from PyPI at a pinned version).
+# installs into .venv-localstripe/ from PyPI at a pinned version, and for the OpenAPI
+# validator, installed into .venv-openapi/).
 # Usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,22 @@ if ! "$venv/bin/localstripe" --help >/dev/null 2>&1 \
     echo "$LOCALSTRIPE_VERSION" >"$venv/.version"
 fi
 export LOCALSTRIPE="$PWD/$venv/bin/localstripe"
+
+# The committed OpenAPI document must be valid OpenAPI 3.1 (tests/docs.rs checks it is
+# the one the binary serves). The validator and its dependencies are pinned in
+# scripts/openapi-validator.txt; a venv of their own, so a change to one pin list never
+# reinstalls the other's venv.
+requirements=scripts/openapi-validator.txt
+validator_venv=.venv-openapi
+if ! "$validator_venv/bin/openapi-spec-validator" --version >/dev/null 2>&1 \
+    || ! cmp -s "$requirements" "$validator_venv/.requirements"; then
+    echo "scripts/test.sh: installing openapi-spec-validator into $validator_venv/" >&2
+    rm -rf "$validator_venv"
+    python3 -m venv "$validator_venv"
+    "$validator_venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$validator_venv/.requirements"
+fi
+"$validator_venv/bin/openapi-spec-validator" --schema 3.1 docs/openapi.json
 
 # Unit tests, integration tests (real server on random ports, temporary databases,
 # signed webhooks, a SIGKILL crash test, the Stripe API against localstripe and an HTTP

@@ -340,6 +340,7 @@ async fn every_operation_names_its_scope_request_id_idempotency_key_and_params()
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/openapi.json"),
+        ("get", "/docs"),
     ]);
     assert!(doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer");
     for (method, path) in documented(&doc) {

@@ -135,6 +135,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         // Public: it documents the API and holds no data.
         .route("/openapi.json", get(openapi::serve))
+        .route("/docs", get(openapi::docs))
         .merge(api)
         .merge(metrics)
         .fallback(not_found)

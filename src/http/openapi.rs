@@ -1,4 +1,5 @@
-//! `GET /openapi.json`: the OpenAPI 3.1 document of the HTTP API (DESIGN §3).
+//! `GET /openapi.json`: the OpenAPI 3.1 document of the HTTP API (DESIGN §3), and
+//! `GET /docs`, its HTML rendering.
 //!
 //! Written by hand as data (`serde_json::json!`) and serialised once. utoipa would
 //! derive it from the types, but it brings proc-macro crates and an attribute on every
@@ -28,6 +29,57 @@ pub async fn serve() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
         DOCUMENT.as_str(),
+    )
+}
+
+/// The page of `GET /docs`: one static file whose script renders `/openapi.json`, so
+/// the page cannot drift from the document and needs nothing from another host.
+pub const DOCS_PAGE: &str = include_str!("docs.html");
+
+/// The page's `Content-Security-Policy`: its one inline script and one inline style
+/// are allowed by hash, it may fetch from its own origin only, and nothing else loads.
+/// Hashed from the bundled page itself, so editing the page cannot break the policy.
+pub static DOCS_CSP: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "default-src 'none'; script-src '{}'; style-src '{}'; connect-src 'self'; \
+         img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        csp_hash(inline(DOCS_PAGE, "script")),
+        csp_hash(inline(DOCS_PAGE, "style")),
+    )
+});
+
+/// The text of the first `<tag>…</tag>` element of a page (empty when there is none,
+/// which yields a hash no element matches).
+fn inline<'a>(page: &'a str, tag: &str) -> &'a str {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    page.split_once(open.as_str())
+        .and_then(|(_, rest)| rest.split_once(close.as_str()))
+        .map_or("", |(body, _)| body)
+}
+
+/// A CSP source expression for an inline element: `sha256-` and the base64 digest.
+fn csp_hash(text: &str) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(text.as_bytes());
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
+/// `GET /docs`: public like the document it renders.
+pub async fn docs() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, DOCS_CSP.as_str()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        DOCS_PAGE,
     )
 }
 
@@ -416,6 +468,20 @@ fn operations() -> Vec<Op> {
                 200,
                 "The OpenAPI document.",
                 json!({"application/json": {"schema": {"type": "object"}}}),
+            ),
+        op(M::GET, "/docs", "docs", "operations")
+            .summary("This document, as a web page")
+            .describe(
+                "An HTML page that renders `/openapi.json` in the browser: every operation \
+                 with its scope, parameters, request body and answers. It loads nothing \
+                 from other hosts (`Content-Security-Policy` allows its own inline script \
+                 and style by hash, and fetches from the same origin only).",
+            )
+            .access(Access::Public)
+            .answers_with(
+                200,
+                "The page.",
+                json!({"text/html": {"schema": {"type": "string"}}}),
             ),
         op(M::GET, "/metrics", "metrics", "operations")
             .summary("Prometheus metrics")
