@@ -867,8 +867,8 @@ async fn bad_report_parameters_answer_400_with_a_clear_message() {
         ),
         ("/stripe/reports/revenue?to=2025-13-01", "to: "),
         (
-            "/stripe/reports/revenue?interval=week",
-            "interval must be `day` or `month`",
+            "/stripe/reports/revenue?interval=fortnight",
+            "interval must be `day`, `week` or `month`",
         ),
         (
             "/stripe/reports/subscriptions?from=2025-02-01&to=2025-01-01",

@@ -37,7 +37,7 @@ pub struct RangeArgs {
     /// End, exclusive: RFC 3339, a date (midnight UTC) or unix seconds [default: now].
     #[arg(long, value_name = "DATE", value_parser = parse_time)]
     to: Option<i64>,
-    /// Period length (UTC days or calendar months).
+    /// Period length (UTC days, ISO weeks from Monday, or calendar months).
     #[arg(long, value_enum, default_value_t = Interval::Month)]
     interval: Interval,
     /// Only this currency (ISO code, e.g. eur).

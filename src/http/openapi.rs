@@ -347,8 +347,8 @@ fn range_params() -> Vec<Value> {
         ),
         query(
             "interval",
-            json!({"type": "string", "enum": ["day", "month"], "default": "month"}),
-            "Period length.",
+            json!({"type": "string", "enum": ["day", "week", "month"], "default": "month"}),
+            "Period length: UTC days, ISO weeks (from Monday) or calendar months.",
         ),
         query(
             "currency",

@@ -21,7 +21,7 @@ use crate::{
     time::now_secs,
 };
 
-/// `?from=&to=&interval=day|month&currency=` of the per-period reports.
+/// `?from=&to=&interval=day|week|month&currency=` of the per-period reports.
 #[derive(Debug, Deserialize)]
 pub struct RangeParams {
     from: Option<String>,
