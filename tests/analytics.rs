@@ -2,7 +2,11 @@
 //! customers: the identity `starting + new + expansion + reactivation − contraction −
 //! churned = ending` in every period, each period starting where the last one ended,
 //! the boundaries agreeing with the MRR report, and every column equal to a naive
-//! model that classifies each customer from its own versions.
+//! model that classifies each customer from its own versions; then a small dataset
+//! whose every figure is worked out by hand below, through signed webhooks, the real
+//! server and the binary.
+
+mod common;
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -10,10 +14,14 @@ use billd::{
     report::{self, Interval, MrrMovementRow, RangeQuery, mrr::monthly},
     store::{
         Store,
+        events::Status,
         mirror::{ItemRow, Version},
         reports::{BulkLoader, SubscriptionVersion},
+        tokens::Scope,
     },
 };
+use common::*;
+use serde_json::{Value, json};
 
 const DAY: i64 = 86_400;
 
@@ -91,7 +99,7 @@ fn generate(store: &Store, n: usize) -> Model {
                     at += rng.i64(1..60) * DAY;
                     status = match (status, rng.u32(0..10)) {
                         // A trial converts, or ends unpaid.
-                        ("trialing", 0..7) => "active",
+                        ("trialing", 0..6) => "active",
                         ("trialing", _) => "canceled",
                         (_, 0..2) => {
                             quantity += 1;
@@ -301,4 +309,567 @@ fn weekly_and_daily_movements_add_up_and_agree_with_the_monthly_totals() {
             );
         }
     }
+}
+
+// ---- a dataset worked out by hand, through signed webhooks and the real server ------
+//
+// THE DATASET (all times 2025, UTC; amounts in minor units; a subscription's MRR is
+// unit × quantity normalised to a month)
+//   A  EUR  A1 1000/month × 1 active Jan 10; quantity 3 on Mar 5        1000 → 3000
+//   B  EUR  B1 5000/month active Jan 20; price changed to 2000/month Apr 10 (downgrade)
+//   C  USD  C1 12000/year active Feb 3 (12000 / 12 = 1000); cancel_at_period_end set on
+//           Mar 1 (still billed: no movement); deleted at the period's end on May 3
+//   D  USD  D1 2000/month active Jan 5, canceled Feb 10; a new subscription D2
+//           3000/month active Apr 15 (D had MRR before: a reactivation, not new)
+//   E  JPY  E1 trialing Feb 1 at 1500 × 2, converts (active) Feb 15          3000
+//   F  JPY  F1 trialing Mar 1 at 900, canceled Mar 15 without converting: never MRR
+//   G  JPY  G1 500/month × 4 active Jan 12 (2000); quantity 2 on May 20 (1000)
+//
+// MRR MOVEMENTS by month, from 2025-01-01 to 2025-07-01, each customer classified by its
+// MRR at the month's start against its MRR at the month's end
+// (start, new, expansion, contraction, churned, reactivation, end):
+//   EUR Jan (0, 6000 = A 1000 + B 5000, 0, 0, 0, 0, 6000)
+//       Feb (6000, 0, 0, 0, 0, 0, 6000)
+//       Mar (6000, 0, 2000 = A 1000 → 3000, 0, 0, 0, 8000)
+//       Apr (8000, 0, 0, 3000 = B 5000 → 2000, 0, 0, 5000)
+//       May, Jun (5000, 0, 0, 0, 0, 0, 5000)
+//   JPY Jan (0, 2000 G, 0, 0, 0, 0, 2000)
+//       Feb (2000, 3000 E's trial converted, 0, 0, 0, 0, 5000)
+//       Mar, Apr (5000, 0, 0, 0, 0, 0, 5000): F's trial is never MRR
+//       May (5000, 0, 0, 1000 = G 2000 → 1000, 0, 0, 4000)
+//       Jun (4000, 0, 0, 0, 0, 0, 4000)
+//   USD Jan (0, 2000 D, 0, 0, 0, 0, 2000)
+//       Feb (2000, 1000 C, 0, 0, 2000 D, 0, 1000)
+//       Mar (1000, 0, 0, 0, 0, 0, 1000): cancel_at_period_end changes nothing yet
+//       Apr (1000, 0, 0, 0, 0, 3000 D2, 4000)
+//       May (4000, 0, 0, 0, 1000 C, 0, 3000)
+//       Jun (3000, 0, 0, 0, 0, 0, 3000)
+//
+// RETENTION (nrr = (start + expansion − contraction − churned) ÷ start, grr = (start −
+// contraction − churned) ÷ start, arpa = end ÷ customers paying at the end, rounded):
+//   EUR Jan nrr null, grr null (start 0), arpa 6000 / 2 = 3000, customers 0 → 2
+//       Feb 1, 1, 3000, 2 → 2
+//       Mar 8000 / 6000 = 1.333…, 6000 / 6000 = 1, 8000 / 2 = 4000, 2 → 2
+//       Apr 5000 / 8000 = 0.625, 0.625, 2500, 2 → 2
+//       May, Jun 1, 1, 2500, 2 → 2
+//   JPY Jan null, null, 2000, 0 → 1
+//       Feb 1, 1, 5000 / 2 = 2500, 1 → 2 (E trialing at the start is not a customer)
+//       Mar, Apr 1, 1, 2500, 2 → 2 (F trialing is not a customer)
+//       May 4000 / 5000 = 0.8, 0.8, 2000, 2 → 2
+//       Jun 1, 1, 2000, 2 → 2
+//   USD Jan null, null, 2000, 0 → 1
+//       Feb 0 / 2000 = 0, 0, 1000, 1 → 1 (D churned; C, new, is not retention)
+//       Mar 1, 1, 1000, 1 → 1
+//       Apr 1, 1 (a reactivation is not in nrr: D paid nothing at the start), 4000 / 2
+//           = 2000, 1 → 2
+//       May 3000 / 4000 = 0.75, 0.75, 3000, 2 → 1
+//       Jun 1, 1, 3000, 1 → 1
+
+/// A subscription event: (event id, type, time, customer, subscription, status, price,
+/// unit amount, currency, interval, quantity, cancel_at_period_end).
+struct Sub<'a> {
+    event: &'a str,
+    type_: &'a str,
+    at: &'a str,
+    customer: &'a str,
+    id: &'a str,
+    status: &'a str,
+    price: &'a str,
+    unit: i64,
+    currency: &'a str,
+    interval: &'a str,
+    quantity: i64,
+    cancel_at_period_end: bool,
+}
+
+fn sub_event(s: &Sub<'_>) -> Value {
+    let mut v = fixture_as("customer.subscription.created.json", s.event);
+    v["type"] = format!("customer.subscription.{}", s.type_).into();
+    v["created"] = t(s.at).into();
+    v["livemode"] = false.into();
+    let o = &mut v["data"]["object"];
+    o["id"] = s.id.into();
+    o["customer"] = s.customer.into();
+    o["status"] = s.status.into();
+    o["currency"] = s.currency.into();
+    o["created"] = t(s.at).into();
+    o["start_date"] = t(s.at).into();
+    o["plan"] = Value::Null;
+    o["quantity"] = Value::Null;
+    o["livemode"] = false.into();
+    o["cancel_at_period_end"] = s.cancel_at_period_end.into();
+    o["canceled_at"] = if s.status == "canceled" {
+        t(s.at).into()
+    } else {
+        Value::Null
+    };
+    o["items"] = json!({"object": "list", "has_more": false, "data": [{
+        "id": format!("si_{}", s.id), "object": "subscription_item", "quantity": s.quantity,
+        "subscription": s.id,
+        "price": {
+            "id": s.price, "object": "price", "currency": s.currency, "unit_amount": s.unit,
+            "type": "recurring", "recurring": {"interval": s.interval, "interval_count": 1}
+        }
+    }]});
+    v
+}
+
+/// The dataset's events, in the order they happened.
+fn dataset() -> Vec<Value> {
+    let base = Sub {
+        event: "",
+        type_: "created",
+        at: "",
+        customer: "",
+        id: "",
+        status: "active",
+        price: "price_eur_10",
+        unit: 1000,
+        currency: "eur",
+        interval: "month",
+        quantity: 1,
+        cancel_at_period_end: false,
+    };
+    let eur = |event, type_, at, customer, id, unit, quantity| Sub {
+        event,
+        type_,
+        at,
+        customer,
+        id,
+        unit,
+        quantity,
+        ..base
+    };
+    let usd = |event, type_, at, customer, id, status, unit, interval| Sub {
+        event,
+        type_,
+        at,
+        customer,
+        id,
+        status,
+        unit,
+        interval,
+        price: "price_usd",
+        currency: "usd",
+        ..base
+    };
+    let jpy = |event, type_, at, customer, id, status, unit, quantity| Sub {
+        event,
+        type_,
+        at,
+        customer,
+        id,
+        status,
+        unit,
+        quantity,
+        price: "price_jpy",
+        currency: "jpy",
+        ..base
+    };
+    let mut c_flagged = usd(
+        "evt_c1_flag",
+        "updated",
+        "2025-03-01T08:00:00Z",
+        "cus_c",
+        "sub_c1",
+        "active",
+        12000,
+        "year",
+    );
+    c_flagged.cancel_at_period_end = true;
+    let mut c_deleted = usd(
+        "evt_c1_end",
+        "deleted",
+        "2025-05-03T00:00:00Z",
+        "cus_c",
+        "sub_c1",
+        "canceled",
+        12000,
+        "year",
+    );
+    c_deleted.cancel_at_period_end = true;
+    [
+        usd(
+            "evt_d1",
+            "created",
+            "2025-01-05T09:00:00Z",
+            "cus_d",
+            "sub_d1",
+            "active",
+            2000,
+            "month",
+        ),
+        eur(
+            "evt_a1",
+            "created",
+            "2025-01-10T09:00:00Z",
+            "cus_a",
+            "sub_a1",
+            1000,
+            1,
+        ),
+        jpy(
+            "evt_g1",
+            "created",
+            "2025-01-12T09:00:00Z",
+            "cus_g",
+            "sub_g1",
+            "active",
+            500,
+            4,
+        ),
+        eur(
+            "evt_b1",
+            "created",
+            "2025-01-20T09:00:00Z",
+            "cus_b",
+            "sub_b1",
+            5000,
+            1,
+        ),
+        jpy(
+            "evt_e1",
+            "created",
+            "2025-02-01T09:00:00Z",
+            "cus_e",
+            "sub_e1",
+            "trialing",
+            1500,
+            2,
+        ),
+        usd(
+            "evt_c1",
+            "created",
+            "2025-02-03T09:00:00Z",
+            "cus_c",
+            "sub_c1",
+            "active",
+            12000,
+            "year",
+        ),
+        usd(
+            "evt_d1_end",
+            "deleted",
+            "2025-02-10T09:00:00Z",
+            "cus_d",
+            "sub_d1",
+            "canceled",
+            2000,
+            "month",
+        ),
+        jpy(
+            "evt_e1_paid",
+            "updated",
+            "2025-02-15T09:00:00Z",
+            "cus_e",
+            "sub_e1",
+            "active",
+            1500,
+            2,
+        ),
+        c_flagged,
+        jpy(
+            "evt_f1",
+            "created",
+            "2025-03-01T09:00:00Z",
+            "cus_f",
+            "sub_f1",
+            "trialing",
+            900,
+            1,
+        ),
+        eur(
+            "evt_a1_up",
+            "updated",
+            "2025-03-05T09:00:00Z",
+            "cus_a",
+            "sub_a1",
+            1000,
+            3,
+        ),
+        jpy(
+            "evt_f1_end",
+            "deleted",
+            "2025-03-15T09:00:00Z",
+            "cus_f",
+            "sub_f1",
+            "canceled",
+            900,
+            1,
+        ),
+        Sub {
+            price: "price_eur_20",
+            ..eur(
+                "evt_b1_down",
+                "updated",
+                "2025-04-10T09:00:00Z",
+                "cus_b",
+                "sub_b1",
+                2000,
+                1,
+            )
+        },
+        usd(
+            "evt_d2",
+            "created",
+            "2025-04-15T09:00:00Z",
+            "cus_d",
+            "sub_d2",
+            "active",
+            3000,
+            "month",
+        ),
+        c_deleted,
+        jpy(
+            "evt_g1_down",
+            "updated",
+            "2025-05-20T09:00:00Z",
+            "cus_g",
+            "sub_g1",
+            "active",
+            500,
+            2,
+        ),
+    ]
+    .iter()
+    .map(sub_event)
+    .collect()
+}
+
+async fn load_dataset(app: &TestApp) {
+    for event in dataset() {
+        let id = event["id"].as_str().unwrap_or("").to_string();
+        assert_eq!(app.post_event(&event).await.status(), 200, "{id}");
+        assert_eq!(app.settled(&id).await, Status::Processed, "{id}");
+    }
+}
+
+async fn report(app: &TestApp, path: &str, token: &str) -> Vec<Value> {
+    let response = app.get(path, token).await;
+    assert_eq!(response.status(), 200, "{path}");
+    let body: Value = response.json().await.expect("JSON");
+    body["data"].as_array().cloned().unwrap_or_default()
+}
+
+const RANGE: &str = "from=2025-01-01&to=2025-07-01";
+
+#[tokio::test]
+async fn movements_of_the_hand_worked_dataset_are_as_worked_out() {
+    let app = spawn_app().await;
+    load_dataset(&app).await;
+    let token = app.token(Scope::Read).await;
+    let rows = report(
+        &app,
+        &format!("/stripe/reports/mrr-movements?{RANGE}"),
+        &token,
+    )
+    .await;
+    let got: Vec<(String, String, [i64; 7])> = rows
+        .iter()
+        .map(|r| {
+            let n = |k: &str| r[k].as_i64().unwrap_or(-1);
+            assert_eq!(n("net_change"), n("ending_mrr") - n("starting_mrr"), "{r}");
+            (
+                r["period"].as_str().unwrap_or("").to_string(),
+                r["currency"].as_str().unwrap_or("").to_string(),
+                [
+                    "starting_mrr",
+                    "new",
+                    "expansion",
+                    "contraction",
+                    "churned",
+                    "reactivation",
+                    "ending_mrr",
+                ]
+                .map(n),
+            )
+        })
+        .collect();
+    let flat = |m: &str, c: &str, v: i64| (m.to_string(), c.to_string(), [v, 0, 0, 0, 0, 0, v]);
+    let row = |m: &str, c: &str, v: [i64; 7]| (m.to_string(), c.to_string(), v);
+    let want = vec![
+        row("2025-01", "eur", [0, 6000, 0, 0, 0, 0, 6000]),
+        row("2025-01", "jpy", [0, 2000, 0, 0, 0, 0, 2000]),
+        row("2025-01", "usd", [0, 2000, 0, 0, 0, 0, 2000]),
+        flat("2025-02", "eur", 6000),
+        row("2025-02", "jpy", [2000, 3000, 0, 0, 0, 0, 5000]),
+        row("2025-02", "usd", [2000, 1000, 0, 0, 2000, 0, 1000]),
+        row("2025-03", "eur", [6000, 0, 2000, 0, 0, 0, 8000]),
+        flat("2025-03", "jpy", 5000),
+        flat("2025-03", "usd", 1000),
+        row("2025-04", "eur", [8000, 0, 0, 3000, 0, 0, 5000]),
+        flat("2025-04", "jpy", 5000),
+        row("2025-04", "usd", [1000, 0, 0, 0, 0, 3000, 4000]),
+        flat("2025-05", "eur", 5000),
+        row("2025-05", "jpy", [5000, 0, 0, 1000, 0, 0, 4000]),
+        row("2025-05", "usd", [4000, 0, 0, 0, 1000, 0, 3000]),
+        flat("2025-06", "eur", 5000),
+        flat("2025-06", "jpy", 4000),
+        flat("2025-06", "usd", 3000),
+    ];
+    assert_eq!(got, want);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn retention_of_the_hand_worked_dataset_is_as_worked_out() {
+    let app = spawn_app().await;
+    load_dataset(&app).await;
+    let token = app.token(Scope::Read).await;
+    let rows = report(&app, &format!("/stripe/reports/retention?{RANGE}"), &token).await;
+    let got: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!([
+                r["period"],
+                r["currency"],
+                r["starting_mrr"],
+                r["nrr"],
+                r["grr"],
+                r["arpa"],
+                r["customers_start"],
+                r["customers_end"]
+            ])
+        })
+        .collect();
+    let want = vec![
+        json!(["2025-01", "eur", 0, null, null, 3000, 0, 2]),
+        json!(["2025-01", "jpy", 0, null, null, 2000, 0, 1]),
+        json!(["2025-01", "usd", 0, null, null, 2000, 0, 1]),
+        json!(["2025-02", "eur", 6000, 1.0, 1.0, 3000, 2, 2]),
+        json!(["2025-02", "jpy", 2000, 1.0, 1.0, 2500, 1, 2]),
+        json!(["2025-02", "usd", 2000, 0.0, 0.0, 1000, 1, 1]),
+        json!(["2025-03", "eur", 6000, 8000.0 / 6000.0, 1.0, 4000, 2, 2]),
+        json!(["2025-03", "jpy", 5000, 1.0, 1.0, 2500, 2, 2]),
+        json!(["2025-03", "usd", 1000, 1.0, 1.0, 1000, 1, 1]),
+        json!(["2025-04", "eur", 8000, 0.625, 0.625, 2500, 2, 2]),
+        json!(["2025-04", "jpy", 5000, 1.0, 1.0, 2500, 2, 2]),
+        json!(["2025-04", "usd", 1000, 1.0, 1.0, 2000, 1, 2]),
+        json!(["2025-05", "eur", 5000, 1.0, 1.0, 2500, 2, 2]),
+        json!(["2025-05", "jpy", 5000, 0.8, 0.8, 2000, 2, 2]),
+        json!(["2025-05", "usd", 4000, 0.75, 0.75, 3000, 2, 1]),
+        json!(["2025-06", "eur", 5000, 1.0, 1.0, 2500, 2, 2]),
+        json!(["2025-06", "jpy", 4000, 1.0, 1.0, 2000, 2, 2]),
+        json!(["2025-06", "usd", 3000, 1.0, 1.0, 3000, 1, 1]),
+    ];
+    assert_eq!(got, want);
+
+    // One currency, and bad parameters in billd's error shape.
+    let jpy = report(
+        &app,
+        &format!("/stripe/reports/retention?{RANGE}&currency=JPY"),
+        &token,
+    )
+    .await;
+    assert_eq!(jpy.len(), 6);
+    for (path, message) in [
+        (
+            "/stripe/reports/mrr-movements?interval=year",
+            "`day`, `week` or `month`",
+        ),
+        (
+            "/stripe/reports/retention?from=2025-02-01&to=2025-01-01",
+            "before",
+        ),
+        (
+            "/stripe/reports/mrr-movements?currency=euro",
+            "three-letter",
+        ),
+    ] {
+        let response = app.get(path, &token).await;
+        assert_eq!(response.status(), 400, "{path}");
+        let body: Value = response.json().await.expect("JSON");
+        assert_eq!(body["error"]["type"], "invalid_request", "{path}");
+        let got = body["error"]["message"].as_str().unwrap_or("");
+        assert!(got.contains(message), "{path}: {got}");
+    }
+    app.shutdown().await;
+}
+
+/// `billd` against the test database, as cron runs it.
+fn billd(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+    let config = app.dir.path().join("billd.toml");
+    let db = app.dir.path().join("billd.sqlite");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\npath = {:?}\n\n[log]\ndir = \"\"\n",
+            db.display().to_string()
+        ),
+    )
+    .expect("write config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_billd"))
+        .arg("--config")
+        .arg(&config)
+        .args(args)
+        .env("STRIPE_SECRET_KEY", "sk_test_x")
+        .env("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env_remove("BILLD_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run billd");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_prints_movements_and_retention_in_major_units_and_the_apis_json() {
+    let app = spawn_app().await;
+    load_dataset(&app).await;
+    let token = app.token(Scope::Read).await;
+    let range = ["--from", "2025-04-01", "--to", "2025-06-01"];
+
+    let (code, csv, err) = billd(
+        &app,
+        &[
+            &["report", "mrr-movements"][..],
+            &range,
+            &["--format", "csv"],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 0, "{err}");
+    // JPY has no decimals; EUR and USD two.
+    assert_eq!(
+        csv,
+        "period,currency,starting_mrr,new,expansion,contraction,churned,reactivation,net_change,ending_mrr\n\
+         2025-04,EUR,80.00,0.00,0.00,30.00,0.00,0.00,-30.00,50.00\n\
+         2025-04,JPY,5000,0,0,0,0,0,0,5000\n\
+         2025-04,USD,10.00,0.00,0.00,0.00,0.00,30.00,30.00,40.00\n\
+         2025-05,EUR,50.00,0.00,0.00,0.00,0.00,0.00,0.00,50.00\n\
+         2025-05,JPY,5000,0,0,1000,0,0,-1000,4000\n\
+         2025-05,USD,40.00,0.00,0.00,0.00,10.00,0.00,-10.00,30.00\n"
+    );
+
+    let (code, table, err) = billd(
+        &app,
+        &[&["report", "retention", "--currency", "usd"][..], &range].concat(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(table.contains("75.00%") && table.contains("USD"), "{table}");
+
+    let (code, json_out, err) = billd(
+        &app,
+        &[
+            &["report", "retention", "--interval", "week"][..],
+            &range,
+            &["--format", "json"],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let cli: Value = serde_json::from_str(&json_out).expect("JSON");
+    let api = report(
+        &app,
+        "/stripe/reports/retention?from=2025-04-01&to=2025-06-01&interval=week",
+        &token,
+    )
+    .await;
+    assert_eq!(cli, Value::Array(api));
+    assert_eq!(cli[0]["period"], "2025-W14");
+    app.shutdown().await;
 }
