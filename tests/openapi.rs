@@ -647,9 +647,12 @@ async fn real_answers_fit_the_documented_schemas() {
     let mut price = fixture_as("price.created.json", "evt_oa_price");
     price["data"]["object"]["product"] = "prod_JdJ6Wt7rsz4EPJ".into();
     price["data"]["object"]["active"] = true.into();
+    // A paying subscription, so the movements and retention reports have rows to check.
+    let mut subscription = fixture_as("customer.subscription.created.json", "evt_oa_sub");
+    subscription["data"]["object"]["items"]["data"][0]["price"]["unit_amount"] = 1000.into();
     let events = [
         fixture_as("customer.created.json", "evt_oa_customer"),
-        fixture_as("customer.subscription.created.json", "evt_oa_sub"),
+        subscription,
         fixture_as("charge.succeeded.json", "evt_oa_charge"),
         fixture_as("charge.failed.json", "evt_oa_charge_failed"),
         fixture_as("invoice.paid.json", "evt_oa_invoice"),
@@ -810,6 +813,28 @@ async fn real_answers_fit_the_documented_schemas() {
     )
     .await;
     nonempty(&failed, "the failed-payments report");
+    let movements = fits(
+        &doc,
+        "get",
+        "/stripe/reports/mrr-movements",
+        get("/stripe/reports/mrr-movements?from=2015-01-01", &read).await,
+        200,
+    )
+    .await;
+    nonempty(&movements, "the MRR movements report");
+    let retention = fits(
+        &doc,
+        "get",
+        "/stripe/reports/retention",
+        get(
+            "/stripe/reports/retention?from=2015-01-01&interval=week",
+            &read,
+        )
+        .await,
+        200,
+    )
+    .await;
+    nonempty(&retention, "the retention report");
 
     // Errors: the error shape under the documented statuses.
     fits(
@@ -848,7 +873,7 @@ async fn real_answers_fit_the_documented_schemas() {
         &doc,
         "get",
         "/stripe/reports/revenue",
-        get("/stripe/reports/revenue?interval=week", &read).await,
+        get("/stripe/reports/revenue?interval=fortnight", &read).await,
         400,
     )
     .await;

@@ -867,8 +867,8 @@ async fn bad_report_parameters_answer_400_with_a_clear_message() {
         ),
         ("/stripe/reports/revenue?to=2025-13-01", "to: "),
         (
-            "/stripe/reports/revenue?interval=week",
-            "interval must be `day` or `month`",
+            "/stripe/reports/revenue?interval=fortnight",
+            "interval must be `day`, `week` or `month`",
         ),
         (
             "/stripe/reports/subscriptions?from=2025-02-01&to=2025-01-01",
@@ -1002,7 +1002,7 @@ async fn the_cli_prints_reports_for_cron_in_major_units() {
     assert_eq!(table.trim(), "no data");
 
     // Usage errors exit 2 and say why.
-    let (code, _, err) = cron(&app, "report revenue --interval week");
+    let (code, _, err) = cron(&app, "report revenue --interval fortnight");
     assert_eq!(code, 2, "{err}");
     let (code, _, err) = cron(&app, "report revenue --from 2025-02-01 --to 2025-01-01");
     assert_eq!(code, 2);

@@ -1,4 +1,4 @@
-//! `billd report revenue|mrr|subscriptions|failed-payments`: the financial reports for
+//! `billd report revenue|mrr|subscriptions|failed-payments|mrr-movements|retention`: the financial reports for
 //! people and cron, read from the local database (the daemon need not run).
 //!
 //! Tables and CSV show amounts in major units with the currency's own decimals
@@ -11,8 +11,8 @@ use std::{path::Path, process::ExitCode};
 use super::{Format, output};
 use crate::{
     report::{
-        self, FailedPaymentsRow, Interval, MrrRow, RangeQuery, RevenueRow, SubscriptionsRow,
-        money::format_major, parse_currency,
+        self, FailedPaymentsRow, Interval, MrrMovementRow, MrrRow, RangeQuery, RetentionRow,
+        RevenueRow, SubscriptionsRow, money::format_major, parse_currency,
     },
     time::{now_secs, parse_time, rfc3339},
 };
@@ -27,6 +27,10 @@ pub enum Command {
     Subscriptions(RangeArgs),
     /// Failed payments and open payment-failed flags per period, with the customers to follow up.
     FailedPayments(RangeArgs),
+    /// MRR movements per period and currency: new, expansion, contraction, churned, reactivation.
+    MrrMovements(RangeArgs),
+    /// Net and gross revenue retention, ARPA and paying customers per period and currency.
+    Retention(RangeArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -37,7 +41,7 @@ pub struct RangeArgs {
     /// End, exclusive: RFC 3339, a date (midnight UTC) or unix seconds [default: now].
     #[arg(long, value_name = "DATE", value_parser = parse_time)]
     to: Option<i64>,
-    /// Period length (UTC days or calendar months).
+    /// Period length (UTC days, ISO weeks from Monday, or calendar months).
     #[arg(long, value_enum, default_value_t = Interval::Month)]
     interval: Interval,
     /// Only this currency (ISO code, e.g. eur).
@@ -80,12 +84,14 @@ impl Command {
     pub fn run(self, config_path: Option<&Path>, format: Format) -> anyhow::Result<ExitCode> {
         // A reversed range is a usage error (exit 2), found before opening anything.
         let query = match &self {
-            Command::Revenue(a) | Command::Subscriptions(a) | Command::FailedPayments(a) => {
-                match a.query() {
-                    Some(q) => q,
-                    None => return Ok(ExitCode::from(2)),
-                }
-            }
+            Command::Revenue(a)
+            | Command::Subscriptions(a)
+            | Command::FailedPayments(a)
+            | Command::MrrMovements(a)
+            | Command::Retention(a) => match a.query() {
+                Some(q) => q,
+                None => return Ok(ExitCode::from(2)),
+            },
             Command::Mrr(_) => RangeQuery::default(),
         };
         let config = super::load_config(config_path)?;
@@ -113,6 +119,14 @@ impl Command {
             Command::FailedPayments(_) => {
                 let rows = report::failed_payments(&conn, &query, now)?;
                 output::print_list(format, &rows, failed_rows(&rows))?;
+            }
+            Command::MrrMovements(_) => {
+                let rows = report::mrr_movements(&conn, &query, now)?;
+                output::print_list(format, &rows, movement_rows(&rows))?;
+            }
+            Command::Retention(_) => {
+                let rows = report::retention(&conn, &query, now)?;
+                output::print_list(format, &rows, retention_rows(&rows, format))?;
             }
         }
         Ok(ExitCode::SUCCESS)
@@ -255,6 +269,79 @@ fn failed_rows(rows: &[FailedPaymentsRow]) -> output::Rows {
                     format_major(r.amount, &r.currency),
                     r.open_flags.to_string(),
                     r.customers.join(" "),
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn movement_rows(rows: &[MrrMovementRow]) -> output::Rows {
+    output::Rows {
+        header: vec![
+            "period",
+            "currency",
+            "starting_mrr",
+            "new",
+            "expansion",
+            "contraction",
+            "churned",
+            "reactivation",
+            "net_change",
+            "ending_mrr",
+        ],
+        rows: rows
+            .iter()
+            .map(|r| {
+                let m = |v: i64| format_major(v, &r.currency);
+                vec![
+                    r.period.clone(),
+                    code(&r.currency),
+                    m(r.starting_mrr),
+                    m(r.new),
+                    m(r.expansion),
+                    m(r.contraction),
+                    m(r.churned),
+                    m(r.reactivation),
+                    m(r.net_change),
+                    m(r.ending_mrr),
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn retention_rows(rows: &[RetentionRow], format: Format) -> output::Rows {
+    // As the churn rate: a person reads a percentage, a script the JSON's fraction.
+    let fraction = |f: Option<f64>| match (f, format) {
+        (None, _) => String::new(),
+        (Some(f), Format::Table) => format!("{:.2}%", f * 100.0),
+        (Some(f), _) => f.to_string(),
+    };
+    output::Rows {
+        header: vec![
+            "period",
+            "currency",
+            "starting_mrr",
+            "nrr",
+            "grr",
+            "arpa",
+            "customers_start",
+            "customers_end",
+        ],
+        rows: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.period.clone(),
+                    code(&r.currency),
+                    format_major(r.starting_mrr, &r.currency),
+                    fraction(r.nrr),
+                    fraction(r.grr),
+                    r.arpa
+                        .map(|a| format_major(a, &r.currency))
+                        .unwrap_or_default(),
+                    r.customers_start.to_string(),
+                    r.customers_end.to_string(),
                 ]
             })
             .collect(),

@@ -105,6 +105,11 @@ pub fn router(state: AppState) -> Router {
             "/stripe/reports/failed-payments",
             get(api::reports::failed_payments),
         )
+        .route(
+            "/stripe/reports/mrr-movements",
+            get(api::reports::mrr_movements),
+        )
+        .route("/stripe/reports/retention", get(api::reports::retention))
         // Innermost first: replays are only for authenticated requests, and a request
         // refused by its token's rate limit never reaches them.
         .route_layer(middleware::from_fn_with_state(

@@ -399,8 +399,8 @@ fn range_params() -> Vec<Value> {
         ),
         query(
             "interval",
-            json!({"type": "string", "enum": ["day", "month"], "default": "month"}),
-            "Period length.",
+            json!({"type": "string", "enum": ["day", "week", "month"], "default": "month"}),
+            "Period length: UTC days, ISO weeks (from Monday) or calendar months.",
         ),
         query(
             "currency",
@@ -823,6 +823,30 @@ fn operations() -> Vec<Op> {
         .params(range_params())
         .answers(200, "FailedPaymentsReport", "One row per period and currency.")
         .errors(&[400]),
+        op(
+            M::GET,
+            "/stripe/reports/mrr-movements",
+            "mrrMovementsReport",
+            "reports",
+        )
+        .summary("MRR movements per period and currency")
+        .describe(
+            "Each customer's MRR at the period's start against its MRR at the end: new, \
+             expansion, contraction, churned, reactivation. `starting_mrr + new + expansion \
+             + reactivation - contraction - churned = ending_mrr`. Never paged.",
+        )
+        .params(range_params())
+        .answers(200, "MrrMovementsReport", "One row per period and currency with MRR at its start or end.")
+        .errors(&[400]),
+        op(M::GET, "/stripe/reports/retention", "retentionReport", "reports")
+            .summary("Net and gross revenue retention, ARPA and paying customers per period")
+            .describe(
+                "From the same movements as `/stripe/reports/mrr-movements`; the \
+                 retention fractions are over the customers paying at the period's start.",
+            )
+            .params(range_params())
+            .answers(200, "RetentionReport", "One row per period and currency with MRR at its start or end.")
+            .errors(&[400]),
     ]
 }
 
@@ -1271,6 +1295,32 @@ fn reports() -> Value {
             "open_flags": describe(count(), "`payment_failed` flags raised in the period and still open."),
             "customers": {"type": "array", "items": string(), "description": "Customers to follow up, sorted."},
         })),
+        "MrrMovementRow": answer("MRR movements of one currency in one period.", json!({
+            "period": string(),
+            "period_start": time(),
+            "period_end": describe(time(), "Exclusive."),
+            "currency": currency(),
+            "starting_mrr": describe(integer(), "MRR at the period's start, in minor units."),
+            "new": describe(integer(), "End MRR of customers at 0 at the start who never had MRR before."),
+            "expansion": describe(integer(), "Increases of customers paying at both ends."),
+            "contraction": describe(integer(), "Decreases of customers paying at both ends (positive)."),
+            "churned": describe(integer(), "Start MRR of customers at 0 at the end (positive)."),
+            "reactivation": describe(integer(), "End MRR of customers at 0 at the start who had MRR before."),
+            "net_change": describe(integer(), "`ending_mrr - starting_mrr`."),
+            "ending_mrr": describe(integer(), "MRR at the period's end (the next period's start)."),
+        })),
+        "RetentionRow": answer("Retention of one currency in one period.", json!({
+            "period": string(),
+            "period_start": time(),
+            "period_end": describe(time(), "Exclusive."),
+            "currency": currency(),
+            "starting_mrr": integer(),
+            "nrr": describe(json!({"type": ["number", "null"]}), "`(starting + expansion - contraction - churned) / starting`; null when starting is 0."),
+            "grr": describe(json!({"type": ["number", "null"]}), "`(starting - contraction - churned) / starting`; null when starting is 0."),
+            "arpa": describe(opt_integer(), "`ending_mrr / customers_end` in minor units, rounded; null when no customer pays at the end."),
+            "customers_start": describe(count(), "Customers with MRR above 0 at the start."),
+            "customers_end": describe(count(), "Customers with MRR above 0 at the end."),
+        })),
         "EventList": list("Event", "A page of events."),
         "FlagList": list("Flag", "A page of flags."),
         "InvoiceList": list("Invoice", "A page of invoices."),
@@ -1280,6 +1330,8 @@ fn reports() -> Value {
         "MrrReport": list("Mrr", "The MRR report: one row per currency (never paged)."),
         "SubscriptionsReport": list("SubscriptionsRow", "The subscriptions report (never paged)."),
         "FailedPaymentsReport": list("FailedPaymentsRow", "The failed-payments report (never paged)."),
+        "MrrMovementsReport": list("MrrMovementRow", "The MRR movements report (never paged)."),
+        "RetentionReport": list("RetentionRow", "The retention report (never paged)."),
     })
 }
 

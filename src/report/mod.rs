@@ -1,6 +1,7 @@
 //! Financial reports (DESIGN §3, docs/reports.md).
 //!
-//! `revenue`, `mrr`, `subscriptions` and `failed_payments` (in `read.rs`) ask the store
+//! `revenue`, `mrr`, `subscriptions`, `failed_payments`, `mrr_movements` and
+//! `retention` (in `read.rs`) ask the store
 //! for rows (`store::reports`, plain parameters in, plain rows out) and fold them with
 //! the computations here: the report periods, MRR normalisation and rounding, the churn
 //! sweep over the subscription history, and money shown in a currency's own decimals.
@@ -8,6 +9,7 @@
 //! `read.rs` nothing here touches SQL or HTTP, so the arithmetic is tested on its own.
 
 pub mod money;
+pub mod movements;
 pub mod mrr;
 pub mod period;
 mod read;
@@ -15,9 +17,10 @@ pub mod subscriptions;
 
 use serde::Serialize;
 
+pub use movements::{MovementsBuilder, MrrMovementRow, RetentionRow, SpanItem};
 pub use mrr::{MrrBuilder, MrrItem, MrrRow, PriceMrr};
 pub use period::{Interval, Period};
-pub use read::{failed_payments, mrr, revenue, subscriptions};
+pub use read::{failed_payments, mrr, mrr_movements, retention, revenue, subscriptions};
 pub use subscriptions::{ChurnSweep, SubscriptionsRow};
 
 use crate::{store::StoreError, time::as_rfc3339};
@@ -49,7 +52,7 @@ pub struct RangeQuery {
 
 impl RangeQuery {
     /// Parses the parameters as a person or a client gives them (RFC 3339, a date or
-    /// unix seconds; `day`/`month`; an ISO currency in any case).
+    /// unix seconds; `day`/`week`/`month`; an ISO currency in any case).
     pub fn parse(
         from: Option<&str>,
         to: Option<&str>,
@@ -173,7 +176,8 @@ mod tests {
         let err = |r: Result<RangeQuery, ReportError>| r.unwrap_err().to_string();
         assert!(err(RangeQuery::parse(Some("soon"), None, None, None)).starts_with("from: "));
         assert!(
-            err(RangeQuery::parse(None, None, Some("week"), None)).contains("`day` or `month`")
+            err(RangeQuery::parse(None, None, Some("fortnight"), None))
+                .contains("`day`, `week` or `month`")
         );
         assert!(err(RangeQuery::parse(None, None, None, Some("euro"))).contains("three-letter"));
         assert!(

@@ -22,7 +22,7 @@ pub struct Ratio {
 impl Ratio {
     pub const ZERO: Ratio = Ratio { num: 0, den: 1 };
 
-    fn new(num: i128, den: i128) -> Ratio {
+    pub(crate) fn new(num: i128, den: i128) -> Ratio {
         let g = gcd(num.unsigned_abs(), den.unsigned_abs()).max(1) as i128;
         let sign = if den < 0 { -1 } else { 1 };
         Ratio {

@@ -1,4 +1,5 @@
-//! Report periods: whole UTC days or calendar months, clipped to the asked range.
+//! Report periods: whole UTC days, ISO weeks (Monday to Sunday, UTC) or calendar
+//! months, clipped to the asked range.
 
 use time::{Date, Month, OffsetDateTime};
 
@@ -8,6 +9,7 @@ use super::ReportError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Interval {
     Day,
+    Week,
     #[default]
     Month,
 }
@@ -16,6 +18,7 @@ impl Interval {
     pub fn as_str(self) -> &'static str {
         match self {
             Interval::Day => "day",
+            Interval::Week => "week",
             Interval::Month => "month",
         }
     }
@@ -23,16 +26,17 @@ impl Interval {
     pub fn parse(s: &str) -> Result<Interval, ReportError> {
         match s.trim() {
             "day" => Ok(Interval::Day),
+            "week" => Ok(Interval::Week),
             "month" => Ok(Interval::Month),
             other => Err(ReportError::Invalid(format!(
-                "interval must be `day` or `month`, got `{other}`"
+                "interval must be `day`, `week` or `month`, got `{other}`"
             ))),
         }
     }
 }
 
 /// One row's time span: `[start, end)` in unix seconds, named by the calendar period
-/// that contains it (`2026-11` or `2026-11-28`). The first and last periods of a range
+/// that contains it (`2026-11`, the ISO week `2026-W48` or the day `2026-11-28`). The first and last periods of a range
 /// may be clipped by `from` and `to`; `start` and `end` say so.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Period {
@@ -49,6 +53,11 @@ pub const MAX_PERIODS: usize = 36_600;
 pub fn period_start(t: i64, interval: Interval) -> i64 {
     match interval {
         Interval::Day => t.div_euclid(86_400) * 86_400,
+        Interval::Week => {
+            // 1970-01-01 was a Thursday: its Monday is three days earlier.
+            let day = t.div_euclid(86_400);
+            (day - (day + 3).rem_euclid(7)) * 86_400
+        }
         Interval::Month => {
             let d = date_of(t);
             month_start(d.year(), d.month())
@@ -60,6 +69,7 @@ pub fn period_start(t: i64, interval: Interval) -> i64 {
 fn next_start(start: i64, interval: Interval) -> i64 {
     match interval {
         Interval::Day => start + 86_400,
+        Interval::Week => start + 7 * 86_400,
         Interval::Month => {
             let d = date_of(start);
             let (y, m) = match d.month() {
@@ -87,6 +97,11 @@ fn label(start: i64, interval: Interval) -> String {
     let d = date_of(start);
     match interval {
         Interval::Day => format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day()),
+        Interval::Week => {
+            // The ISO week-numbering year: 2024-12-30 is in 2025-W01.
+            let (year, week, _) = d.to_iso_week_date();
+            format!("{year:04}-W{week:02}")
+        }
         Interval::Month => format!("{:04}-{:02}", d.year(), d.month() as u8),
     }
 }
@@ -149,6 +164,21 @@ mod tests {
         let labels: Vec<&str> = p.iter().map(|p| p.label.as_str()).collect();
         assert_eq!(labels, ["2028-02-28", "2028-02-29", "2028-03-01"]);
         assert_eq!(p[2].end - p[2].start, 1);
+    }
+
+    #[test]
+    fn weeks_start_on_monday_and_are_named_by_their_iso_year() {
+        let p = periods(t("2024-12-25"), t("2025-01-08"), Interval::Week).unwrap();
+        let labels: Vec<&str> = p.iter().map(|p| p.label.as_str()).collect();
+        assert_eq!(labels, ["2024-W52", "2025-W01", "2025-W02"]);
+        assert_eq!(p[0].start, t("2024-12-25"));
+        assert_eq!(p[1].start, t("2024-12-30"));
+        assert_eq!(p[2].start, t("2025-01-06"));
+        assert_eq!(p[2].end, t("2025-01-08"));
+        assert_eq!(
+            period_start(t("1970-01-01"), Interval::Week),
+            t("1969-12-29")
+        );
     }
 
     #[test]

@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use rusqlite::Connection;
 
 use super::{
-    ChurnSweep, FailedPaymentsRow, MrrBuilder, MrrItem, MrrRow, RangeQuery, ReportError,
-    RevenueRow, SubscriptionsRow, period,
+    ChurnSweep, FailedPaymentsRow, MovementsBuilder, MrrBuilder, MrrItem, MrrMovementRow, MrrRow,
+    RangeQuery, ReportError, RetentionRow, RevenueRow, SpanItem, SubscriptionsRow,
+    movements::Movements, period,
 };
 use crate::store::reports;
 
@@ -101,6 +102,52 @@ pub fn subscriptions(
         sweep.version(v.subscription, v.at, v.status, v.ended)
     })?;
     Ok(sweep.finish())
+}
+
+/// MRR movements per period and currency (see `report::movements`).
+pub fn mrr_movements(
+    conn: &Connection,
+    q: &RangeQuery,
+    now: i64,
+) -> ReportResult<Vec<MrrMovementRow>> {
+    Ok(movements(conn, q, now)?
+        .into_iter()
+        .map(|m| m.row)
+        .collect())
+}
+
+/// Net and gross revenue retention, ARPA and paying customers per period and currency.
+pub fn retention(conn: &Connection, q: &RangeQuery, now: i64) -> ReportResult<Vec<RetentionRow>> {
+    Ok(movements(conn, q, now)?
+        .into_iter()
+        .map(Movements::retention)
+        .collect())
+}
+
+fn movements(conn: &Connection, q: &RangeQuery, now: i64) -> ReportResult<Vec<Movements>> {
+    let (first, last) = reports::version_changes_span(conn, q.currency.as_deref())?;
+    let Some((from, to)) = q.resolve(first, last, now) else {
+        return Ok(Vec::new());
+    };
+    let mut builder = MovementsBuilder::new(period::periods(from, to, q.interval)?);
+    // Versions from before `from` matter too: they make the MRR at its start and tell
+    // a reactivation from a new customer.
+    reports::each_version_span_item(conn, to, q.currency.as_deref(), |r| {
+        builder.push(SpanItem {
+            version: r.version,
+            customer: r.customer,
+            from: r.from,
+            to: r.to,
+            status: r.status,
+            ended: r.ended,
+            currency: r.currency,
+            quantity: r.quantity,
+            unit_amount: r.unit_amount,
+            interval: r.interval,
+            interval_count: r.interval_count,
+        })
+    })?;
+    Ok(builder.finish())
 }
 
 /// Failed payments and open payment-failed flags per period and currency.

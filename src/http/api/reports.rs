@@ -1,5 +1,5 @@
-//! `GET /stripe/reports/{revenue,mrr,subscriptions,failed-payments}`: the financial
-//! reports of DESIGN §3, computed from the mirror when asked (docs/reports.md).
+//! `GET /stripe/reports/{revenue,mrr,subscriptions,failed-payments,mrr-movements,retention}`:
+//! the financial reports of DESIGN §3, computed from the mirror when asked (docs/reports.md).
 //!
 //! Each answers a list, `{"data": [rows], "has_more": false}`: a report is never paged,
 //! its size is bounded by its periods and currencies. MRR answers one row per currency.
@@ -15,13 +15,14 @@ use crate::{
         error::{ApiError, ApiResult},
     },
     report::{
-        self, FailedPaymentsRow, MrrRow, RangeQuery, ReportError, RevenueRow, SubscriptionsRow,
+        self, FailedPaymentsRow, MrrMovementRow, MrrRow, RangeQuery, ReportError, RetentionRow,
+        RevenueRow, SubscriptionsRow,
     },
     store::Result as StoreResult,
     time::now_secs,
 };
 
-/// `?from=&to=&interval=day|month&currency=` of the per-period reports.
+/// `?from=&to=&interval=day|week|month&currency=` of the per-period reports.
 #[derive(Debug, Deserialize)]
 pub struct RangeParams {
     from: Option<String>,
@@ -113,4 +114,22 @@ pub async fn failed_payments(
     let q = p.parse()?;
     let now = now_secs();
     answer(&state, move |c| report::failed_payments(c, &q, now)).await
+}
+
+pub async fn mrr_movements(
+    State(state): State<AppState>,
+    Query(p): Query<RangeParams>,
+) -> ApiResult<Json<List<MrrMovementRow>>> {
+    let q = p.parse()?;
+    let now = now_secs();
+    answer(&state, move |c| report::mrr_movements(c, &q, now)).await
+}
+
+pub async fn retention(
+    State(state): State<AppState>,
+    Query(p): Query<RangeParams>,
+) -> ApiResult<Json<List<RetentionRow>>> {
+    let q = p.parse()?;
+    let now = now_secs();
+    answer(&state, move |c| report::retention(c, &q, now)).await
 }

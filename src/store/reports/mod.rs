@@ -26,7 +26,8 @@ pub use payments::{
     each_open_payment_failed_flag, failed_payments_span, revenue_currencies, revenue_span,
 };
 pub use subscriptions::{
-    HeldItemRow, VersionChangeRow, each_held_item, each_version_change, version_changes_span,
+    HeldItemRow, SpanItemRow, VersionChangeRow, each_held_item, each_version_change,
+    each_version_span_item, version_changes_span,
 };
 
 /// A text column borrowed from the row (no allocation per row on the hot paths).

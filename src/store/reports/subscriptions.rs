@@ -108,3 +108,66 @@ pub fn each_version_change(
     }
     Ok(())
 }
+
+/// One item of a subscription version that changed something, with the span it held.
+/// A version without items is one row with the item columns `None`.
+#[derive(Debug, Clone, Copy)]
+pub struct SpanItemRow<'a> {
+    /// Identifies the subscription version; items of one version come consecutively.
+    pub version: i64,
+    /// The version's customer, else its subscription (a history written without one).
+    pub customer: &'a str,
+    /// When its event happened: the version holds from here…
+    pub from: i64,
+    /// …until the next change (exclusive; `i64::MAX` while it holds).
+    pub to: i64,
+    pub status: &'a str,
+    /// It or an earlier version of the subscription is terminal.
+    pub ended: bool,
+    /// The version's currency, else the item's.
+    pub currency: Option<&'a str>,
+    pub quantity: Option<i64>,
+    pub unit_amount: Option<i64>,
+    pub interval: Option<&'a str>,
+    pub interval_count: Option<i64>,
+}
+
+/// Hands `f` the items of every version that began before `before` and held for some
+/// time (a version superseded in its own second held for none), of `currency` if
+/// given, ended ones included: together they are every subscription's whole timeline.
+pub fn each_version_span_item(
+    conn: &Connection,
+    before: i64,
+    currency: Option<&str>,
+    mut f: impl FnMut(SpanItemRow<'_>),
+) -> Result<()> {
+    // As in `each_held_item`, versions are the outer loop so a version's items come
+    // consecutively without sorting; the fold needs no other order, since each
+    // version carries its own end.
+    let mut stmt = conn.prepare_cached(
+        "SELECT v.id, coalesce(v.customer, v.subscription), v.ev_created, v.valid_to,
+                coalesce(v.status, ''), v.ended, coalesce(v.currency, i.currency),
+                i.quantity, i.unit_amount, i.interval, i.interval_count
+         FROM subscription_versions v
+         LEFT JOIN subscription_version_items i ON i.version = v.id
+         WHERE v.changed = 1 AND v.valid_to > v.ev_created AND v.ev_created < ?1
+           AND (?2 IS NULL OR coalesce(v.currency, i.currency) = ?2)",
+    )?;
+    let mut rows = stmt.query(params![before, currency])?;
+    while let Some(r) = rows.next()? {
+        f(SpanItemRow {
+            version: r.get(0)?,
+            customer: text(r, 1)?.unwrap_or(""),
+            from: r.get(2)?,
+            to: r.get(3)?,
+            status: text(r, 4)?.unwrap_or(""),
+            ended: r.get(5)?,
+            currency: text(r, 6)?,
+            quantity: r.get(7)?,
+            unit_amount: r.get(8)?,
+            interval: text(r, 9)?,
+            interval_count: r.get(10)?,
+        });
+    }
+    Ok(())
+}
