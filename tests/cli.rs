@@ -908,3 +908,28 @@ fn alerts_test_exits_1_with_a_clear_message_when_no_sink_is_configured() {
         .fails()
         .stderr_mentions("no alert sink is configured");
 }
+
+#[test]
+fn refund_reasons_are_spelled_as_stripe_spells_them() {
+    // A Stripe that refuses connections at once: the flag is what is under test.
+    let env = TestEnv::with_extra_config(
+        "[stripe]\napi_base = \"http://127.0.0.1:9\"\nmax_retries = 0\n",
+    );
+    // The reason parses (the run then fails for want of a Stripe, not for the flag).
+    let run = env.run(&[
+        "refund",
+        "pi_123",
+        "--amount",
+        "1.00",
+        "--reason",
+        "requested_by_customer",
+        "--yes",
+    ]);
+    assert_ne!(run.code, Some(2), "a usage error: {}", run.stderr);
+    let help = env.run(&["refund", "--help"]).succeeds();
+    assert!(
+        help.stdout.contains("requested_by_customer"),
+        "{}",
+        help.stdout
+    );
+}

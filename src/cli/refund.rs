@@ -29,8 +29,12 @@ use crate::{
     time::now_secs,
 };
 
+/// Stripe's names, as DESIGN §4 spells them (`requested_by_customer`); the kebab-case
+/// spelling clap would make is accepted too.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
 pub enum ReasonArg {
+    #[value(alias = "requested-by-customer")]
     RequestedByCustomer,
     Duplicate,
     Fraudulent,
