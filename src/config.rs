@@ -740,6 +740,13 @@ mod tests {
     }
 
     #[test]
+    fn the_localstripe_config_of_the_readme_is_valid() {
+        let text = include_str!("../config/try-localstripe.toml");
+        let config = Config::from_toml(text).expect("config/try-localstripe.toml parses");
+        assert_eq!(config.stripe.api_base, "http://localhost:8420");
+    }
+
+    #[test]
     fn the_example_config_documents_every_key_and_is_valid() {
         let text = include_str!("../config/billd.example.toml");
         Config::from_toml(text).expect("config/billd.example.toml parses");
