@@ -274,11 +274,16 @@ pub fn client_of(state: &AppState, request: &Request) -> Option<IpAddr> {
     client_from(state, request.extensions(), request.headers())
 }
 
+/// The address `in_flight_layer` found (it runs first and keeps it in the request's
+/// extensions), or found now for a request that did not pass it.
 fn client_from(
     state: &AppState,
     extensions: &axum::http::Extensions,
     headers: &HeaderMap,
 ) -> Option<IpAddr> {
+    if let Some(ClientAddr(found)) = extensions.get::<ClientAddr>() {
+        return *found;
+    }
     let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     state.limits.client(peer, headers)
 }
@@ -310,9 +315,12 @@ impl FromRequestParts<AppState> for ClientAddr {
 pub async fn in_flight_layer(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
+    // Found once per request (`X-Forwarded-For` parsing included): the limits after
+    // this layer read it back.
+    request.extensions_mut().insert(ClientAddr(client));
     // "Is the process alive" must be answerable however busy it is.
     if request.uri().path() == "/healthz" {
         return next.run(request).await;
