@@ -305,7 +305,7 @@ async fn every_route_of_the_router_is_documented_and_nothing_else() {
     let missing: Vec<_> = routes.difference(&documented).collect();
     assert!(
         missing.is_empty(),
-        "routes without an operation in /openapi.json (add them to src/http/openapi.rs): {missing:?}"
+        "routes without an operation in /openapi.json (add them to src/http/openapi/operations.rs): {missing:?}"
     );
     let stale: Vec<_> = documented.difference(&routes).collect();
     assert!(

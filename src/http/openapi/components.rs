@@ -1,7 +1,7 @@
 //! The document's `components`: shared headers, parameters, error answers and the
 //! schemas of every body billd reads or answers.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::op::*;
 use super::operations::{EVENT_STATUSES, FLAG_KINDS};
@@ -579,4 +579,3 @@ pub(super) fn requests() -> Value {
 }
 
 pub(super) const PRORATIONS: [&str; 3] = ["create_prorations", "none", "always_invoice"];
-

@@ -12,15 +12,10 @@
 //! Field names are exactly those the view structs serialise (`store::mirror`,
 //! `store::flags`, `store::catalog`, `store::accounts`, `report`, `http::api::*`).
 
-use std::{collections::BTreeSet, sync::LazyLock};
+use std::sync::LazyLock;
 
-use axum::{
-    http::{Method, header},
-    response::IntoResponse,
-};
+use axum::{http::header, response::IntoResponse};
 use serde_json::{Map, Value, json};
-
-use super::auth::required_scope;
 
 mod components;
 mod op;
@@ -165,7 +160,12 @@ takes an `error.type` named after the status (e.g. `request_timeout`).";
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
+    use axum::http::Method;
+
     use super::*;
+    use crate::http::auth::required_scope;
 
     #[test]
     fn operation_ids_are_unique_and_tokens_name_the_middlewares_scope() {
@@ -192,4 +192,3 @@ mod tests {
         assert_eq!(webhook["security"], json!([]));
     }
 }
-

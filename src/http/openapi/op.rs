@@ -20,8 +20,8 @@ pub(super) enum Access {
 }
 
 pub(super) struct Op {
-    method: Method,
-    path: &'static str,
+    pub(super) method: Method,
+    pub(super) path: &'static str,
     id: &'static str,
     tag: &'static str,
     summary: &'static str,
@@ -50,28 +50,28 @@ pub(super) fn op(method: Method, path: &'static str, id: &'static str, tag: &'st
 }
 
 impl Op {
-    fn summary(mut self, summary: &'static str) -> Op {
+    pub(super) fn summary(mut self, summary: &'static str) -> Op {
         self.summary = summary;
         self
     }
 
-    fn describe(mut self, text: &str) -> Op {
+    pub(super) fn describe(mut self, text: &str) -> Op {
         self.description = text.to_string();
         self
     }
 
-    fn access(mut self, access: Access) -> Op {
+    pub(super) fn access(mut self, access: Access) -> Op {
         self.access = access;
         self
     }
 
-    fn params(mut self, params: Vec<Value>) -> Op {
+    pub(super) fn params(mut self, params: Vec<Value>) -> Op {
         self.params.extend(params);
         self
     }
 
     /// A JSON request body of the named schema.
-    fn body(mut self, schema: &str, required: bool) -> Op {
+    pub(super) fn body(mut self, schema: &str, required: bool) -> Op {
         self.body = Some(json!({
             "required": required,
             "content": {"application/json": {"schema": schema_ref(schema)}},
@@ -80,7 +80,7 @@ impl Op {
     }
 
     /// The success answer: a JSON body of the named schema.
-    fn answers(self, status: u16, schema: &str, description: &'static str) -> Op {
+    pub(super) fn answers(self, status: u16, schema: &str, description: &'static str) -> Op {
         self.answers_with(
             status,
             description,
@@ -88,17 +88,22 @@ impl Op {
         )
     }
 
-    fn answers_with(mut self, status: u16, description: &'static str, content: Value) -> Op {
+    pub(super) fn answers_with(
+        mut self,
+        status: u16,
+        description: &'static str,
+        content: Value,
+    ) -> Op {
         self.ok = (status, description, content);
         self
     }
 
-    fn errors(mut self, codes: &[u16]) -> Op {
+    pub(super) fn errors(mut self, codes: &[u16]) -> Op {
         self.errors.extend_from_slice(codes);
         self
     }
 
-    fn render(self) -> Value {
+    pub(super) fn render(self) -> Value {
         let mut description = self.description;
         let mut params = self.params;
         let mut errors: BTreeSet<u16> = self.errors.into_iter().collect();
@@ -261,4 +266,3 @@ pub(super) fn range_params() -> Vec<Value> {
         ),
     ]
 }
-

@@ -1,6 +1,6 @@
 //! Every route of the API as an operation: the data of the document's `paths`.
 
-use axum::http::Method as M;
+use axum::http::Method;
 use serde_json::json;
 
 use super::op::*;
@@ -445,7 +445,6 @@ pub(super) fn operations() -> Vec<Op> {
     ]
 }
 
-
 pub(super) const EVENT_STATUSES: [&str; 5] = ["pending", "processed", "failed", "dead", "ignored"];
 pub(super) const FLAG_KINDS: [&str; 5] = [
     "payment_failed",
@@ -454,4 +453,3 @@ pub(super) const FLAG_KINDS: [&str; 5] = [
     "review",
     "high_risk",
 ];
-
