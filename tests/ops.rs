@@ -255,7 +255,7 @@ async fn doctor_on_a_broken_setup_exits_1_and_names_each_failing_check_with_a_fi
             .unwrap()
             .contains("live key")
     );
-    assert!(!run.stdout.contains(live) && !run.stderr.contains(live));
+    assert!(!run.stdout.contains(&live) && !run.stderr.contains(&live));
     // The doctor changes nothing: the loose modes are still there.
     let mode = std::fs::metadata(data.join("billd.sqlite"))
         .unwrap()
