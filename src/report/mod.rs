@@ -17,7 +17,7 @@ pub mod subscriptions;
 
 use serde::Serialize;
 
-pub use movements::{MovementsBuilder, MrrMovementRow, RetentionRow, SpanItem};
+pub use movements::{MovementsBuilder, MrrMovementRow, RetentionRow};
 pub use mrr::{MrrBuilder, MrrItem, MrrRow, PriceMrr};
 pub use period::{Interval, Period};
 pub use read::{failed_payments, mrr, mrr_movements, retention, revenue, subscriptions};

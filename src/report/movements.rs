@@ -19,6 +19,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use crate::store::reports::SpanItemRow;
+
 use super::{
     mrr::{Counted, Ratio, monthly},
     period::Period,
@@ -94,23 +96,6 @@ impl Movements {
     }
 }
 
-/// One item of one subscription version with the span it held, as read from the store.
-#[derive(Debug, Clone, Copy)]
-pub struct SpanItem<'a> {
-    /// Identifies the version; items of one version arrive together.
-    pub version: i64,
-    pub customer: &'a str,
-    pub from: i64,
-    pub to: i64,
-    pub status: &'a str,
-    pub ended: bool,
-    pub currency: Option<&'a str>,
-    pub quantity: Option<i64>,
-    pub unit_amount: Option<i64>,
-    pub interval: Option<&'a str>,
-    pub interval_count: Option<i64>,
-}
-
 /// Folds version spans into per customer MRR at each period boundary, then into rows.
 #[derive(Debug)]
 pub struct MovementsBuilder {
@@ -154,7 +139,7 @@ impl MovementsBuilder {
     }
 
     /// Adds one item row; rows of one version must be consecutive.
-    pub fn push(&mut self, item: SpanItem<'_>) {
+    pub fn push(&mut self, item: SpanItemRow<'_>) {
         if self.current.as_ref().map(|s| s.version) != Some(item.version) {
             self.flush();
             self.current = Some(Span {
@@ -281,7 +266,7 @@ mod tests {
 
     /// Customer `cus`, one version of 1 × `amount` a month in eur over `[from, to)`.
     fn span(b: &mut MovementsBuilder, version: i64, cus: &str, amount: i64, from: i64, to: i64) {
-        b.push(SpanItem {
+        b.push(SpanItemRow {
             version,
             customer: cus,
             from,
@@ -349,7 +334,7 @@ mod tests {
     fn trialing_and_ended_versions_are_not_mrr() {
         let mut b = MovementsBuilder::new(days(1));
         for (version, status, ended) in [(1, "trialing", false), (2, "active", true)] {
-            b.push(SpanItem {
+            b.push(SpanItemRow {
                 version,
                 customer: "a",
                 from: 0,

@@ -10,8 +10,8 @@ use rusqlite::Connection;
 
 use super::{
     ChurnSweep, FailedPaymentsRow, MovementsBuilder, MrrBuilder, MrrItem, MrrMovementRow, MrrRow,
-    RangeQuery, ReportError, RetentionRow, RevenueRow, SpanItem, SubscriptionsRow,
-    movements::Movements, period,
+    RangeQuery, ReportError, RetentionRow, RevenueRow, SubscriptionsRow, movements::Movements,
+    period,
 };
 use crate::store::reports;
 
@@ -132,21 +132,7 @@ fn movements(conn: &Connection, q: &RangeQuery, now: i64) -> ReportResult<Vec<Mo
     let mut builder = MovementsBuilder::new(period::periods(from, to, q.interval)?);
     // Versions from before `from` matter too: they make the MRR at its start and tell
     // a reactivation from a new customer.
-    reports::each_version_span_item(conn, to, q.currency.as_deref(), |r| {
-        builder.push(SpanItem {
-            version: r.version,
-            customer: r.customer,
-            from: r.from,
-            to: r.to,
-            status: r.status,
-            ended: r.ended,
-            currency: r.currency,
-            quantity: r.quantity,
-            unit_amount: r.unit_amount,
-            interval: r.interval,
-            interval_count: r.interval_count,
-        })
-    })?;
+    reports::each_version_span_item(conn, to, q.currency.as_deref(), |r| builder.push(r))?;
     Ok(builder.finish())
 }
 
