@@ -26,7 +26,9 @@ fn listing(events: &[Value]) -> ResponseTemplate {
 #[tokio::test]
 async fn undelivered_events_the_inbox_lacks_are_stored_applied_and_alerted_as_a_gap() {
     let stripe = MockServer::start().await;
-    let delivered = fixture_as("customer.created.json", "evt_gap_delivered");
+    // A payment that reached billd as a webhook and is listed again by Stripe: it must
+    // count once.
+    let delivered = fixture_as("charge.succeeded.json", "evt_gap_delivered");
     let mut lost = fixture_as("customer.created.json", "evt_gap_lost");
     lost["data"]["object"]["id"] = "cus_gap_lost".into();
     Mock::given(method("GET"))
@@ -96,6 +98,17 @@ async fn undelivered_events_the_inbox_lacks_are_stored_applied_and_alerted_as_a_
     };
     assert_eq!(gap_alert["resolved"], false);
     assert_eq!(gap_alert["details"]["missing"], 1);
+    // The payment delivered twice (webhook, then gap repair) is one payment.
+    let payments: Value = app
+        .get(
+            "/stripe/payments?limit=100",
+            &app.token(billd::store::tokens::Scope::Read).await,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(payments["data"].as_array().unwrap().len(), 1, "{payments}");
     // Both events are in the inbox once.
     let n = app
         .store

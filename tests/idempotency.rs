@@ -62,6 +62,15 @@ impl Node {
             .unwrap()
     }
 
+    /// A new `write` token's secret.
+    async fn write_token(&self, name: &'static str) -> String {
+        self.store
+            .run(move |c| tokens::create(c, name, Scope::Write, 0))
+            .await
+            .unwrap()
+            .token
+    }
+
     async fn stop(self) {
         let _ = self.stop.send(());
         self.handle.await.unwrap().unwrap();
@@ -95,12 +104,7 @@ async fn a_retry_on_another_process_or_after_a_restart_answers_the_first_result(
     let mock = stripe().await;
     let a = node(dir.path(), &mock).await;
     let b = node(dir.path(), &mock).await;
-    let token = a
-        .store
-        .run(|c| tokens::create(c, "t", Scope::Write, 0))
-        .await
-        .unwrap()
-        .token;
+    let token = a.write_token("t").await;
     let first = a.create_customer(&token, "order-1", "a@example.com").await;
     assert_eq!(first.status(), 201);
     let first: Value = first.json().await.unwrap();
@@ -129,14 +133,7 @@ async fn the_same_key_from_another_token_is_another_request() {
     let dir = tempfile::tempdir().unwrap();
     let mock = stripe().await;
     let n = node(dir.path(), &mock).await;
-    let make = |name: &'static str| {
-        n.store
-            .run(move |c| tokens::create(c, name, Scope::Write, 0))
-    };
-    let (one, two) = (
-        make("one").await.unwrap().token,
-        make("two").await.unwrap().token,
-    );
+    let (one, two) = (n.write_token("one").await, n.write_token("two").await);
     let a: Value = n
         .create_customer(&one, "k", "a@example.com")
         .await
@@ -156,12 +153,7 @@ async fn refused_requests_keep_no_record_and_cannot_push_out_a_kept_one() {
     let dir = tempfile::tempdir().unwrap();
     let mock = stripe().await;
     let n = node(dir.path(), &mock).await;
-    let token = n
-        .store
-        .run(|c| tokens::create(c, "t", Scope::Write, 0))
-        .await
-        .unwrap()
-        .token;
+    let token = n.write_token("t").await;
     let kept: Value = n
         .create_customer(&token, "keep-me", "a@example.com")
         .await
@@ -196,12 +188,7 @@ async fn concurrent_requests_with_one_key_reach_stripe_once() {
     let dir = tempfile::tempdir().unwrap();
     let mock = stripe().await;
     let (a, b) = (node(dir.path(), &mock).await, node(dir.path(), &mock).await);
-    let token = a
-        .store
-        .run(|c| tokens::create(c, "t", Scope::Write, 0))
-        .await
-        .unwrap()
-        .token;
+    let token = a.write_token("t").await;
     let mut tasks = Vec::new();
     for i in 0..8 {
         let address = if i % 2 == 0 { &a.address } else { &b.address };
