@@ -65,7 +65,7 @@ fn count_processed(store: &Store) -> i64 {
         .unwrap()
         .query_row(
             "SELECT count(*) FROM events WHERE status = 'processed'",
-            [],
+            (),
             |r| r.get(0),
         )
         .unwrap()

@@ -238,7 +238,7 @@ fn main() {
     let changes: i64 = conn
         .query_row(
             "SELECT count(*) FROM subscription_versions WHERE changed = 1",
-            [],
+            (),
             |r| r.get(0),
         )
         .expect("count changes");

@@ -206,16 +206,15 @@ impl App {
 
 /// Opens the configured database (without migrating).
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Store::open(
-        &config.database.path,
-        config.database.pool_size,
-        config.busy_timeout(),
-    )
-    .with_context(|| {
-        format!(
+    Store::open_config(&config.database).with_context(|| match &config.database.url {
+        Some(url) => format!(
+            "cannot open database {} (database.url)",
+            crate::config::without_credentials(url)
+        ),
+        None => format!(
             "cannot open database {} (database.path)",
             config.database.path.display()
-        )
+        ),
     })
 }
 

@@ -68,7 +68,7 @@ impl Ingest {
     }
 }
 
-fn writer(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>, stored: &Notify) {
+fn writer(mut conn: crate::store::Connection, mut rx: mpsc::Receiver<Job>, stored: &Notify) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -79,7 +79,8 @@ fn writer(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>, stored: &
         }
         let now = crate::time::now_ms();
         let result = (|| -> Result<Vec<Inserted>, StoreError> {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx =
+                conn.transaction_with_behavior(crate::store::TransactionBehavior::Immediate)?;
             let outcomes = batch
                 .iter()
                 .map(|job| events::insert(&tx, &job.event, now))

@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rusqlite::TransactionBehavior;
+use crate::store::db::TransactionBehavior;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -106,7 +106,7 @@ impl Worker {
 
     fn batch_with(
         &self,
-        claim: impl Fn(&rusqlite::Connection, i64) -> Result<Option<Claimed>, StoreError>,
+        claim: impl Fn(&crate::store::Connection, i64) -> Result<Option<Claimed>, StoreError>,
         max: usize,
     ) -> Result<Vec<Step>, StoreError> {
         let mut conn = self.store.conn()?;
@@ -159,7 +159,7 @@ impl Worker {
     /// it changed the catalog. The event's status is written in `tx` either way.
     fn apply_one(
         &self,
-        tx: &mut rusqlite::Transaction<'_>,
+        tx: &mut crate::store::Transaction<'_>,
         event: Claimed,
         now: i64,
     ) -> Result<(Step, bool), StoreError> {
@@ -231,7 +231,7 @@ impl Worker {
     /// Applies the event or decides not to. `Err` is a message for `last_error`.
     fn decide(
         &self,
-        conn: &rusqlite::Connection,
+        conn: &crate::store::Connection,
         event: &Claimed,
         now_ms: i64,
     ) -> Result<(Status, Option<String>), String> {

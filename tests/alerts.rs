@@ -102,11 +102,11 @@ async fn post(address: &str, event: &Value) {
 fn fix_and_replay(db: &Path, id: &str) {
     let mut event = fixture_as("customer.updated.json", id);
     event["livemode"] = false.into();
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let store = billd::store::Store::open(db, 1, Duration::from_secs(5)).unwrap();
+    let conn = store.conn().unwrap();
     conn.execute(
         "UPDATE events SET payload = ?1 WHERE id = ?2",
-        rusqlite::params![event.to_string(), id],
+        billd::params![event.to_string(), id],
     )
     .unwrap();
     inbox::requeue(&conn, id, billd::time::now_ms()).unwrap();

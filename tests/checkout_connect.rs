@@ -171,7 +171,7 @@ async fn a_checkout_session_for_a_payment_answers_its_id_and_url_and_is_mirrored
         .run(|c| {
             Ok(c.query_row(
                 "SELECT mode FROM checkout_sessions WHERE id = 'cs_test_a1'",
-                [],
+                (),
                 |r| r.get(0),
             )?)
         })

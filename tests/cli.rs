@@ -100,7 +100,7 @@ impl TestEnv {
 
     fn count(&self, sql: &str) -> i64 {
         let conn = rusqlite::Connection::open(&self.db).expect("open db");
-        conn.query_row(sql, [], |r| r.get(0)).expect("count query")
+        conn.query_row(sql, (), |r| r.get(0)).expect("count query")
     }
 }
 

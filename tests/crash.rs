@@ -93,7 +93,7 @@ async fn killing_the_daemon_mid_burst_loses_and_doubles_nothing() {
     let stored: BTreeSet<usize> = {
         let conn = store.conn().unwrap();
         let mut stmt = conn.prepare("SELECT id FROM events").unwrap();
-        stmt.query_map([], |r| r.get::<_, String>(0))
+        stmt.query_map((), |r| r.get::<_, String>(0))
             .unwrap()
             .map(|id| id.unwrap()["evt_crash_".len()..].parse().unwrap())
             .collect()
@@ -117,7 +117,7 @@ async fn killing_the_daemon_mid_burst_loses_and_doubles_nothing() {
             .unwrap()
             .query_row(
                 "SELECT count(*) FROM events WHERE status <> 'processed'",
-                [],
+                (),
                 |r| r.get(0),
             )
             .unwrap();
@@ -136,7 +136,7 @@ async fn killing_the_daemon_mid_burst_loses_and_doubles_nothing() {
     let (events, once): (i64, i64) = conn
         .query_row(
             "SELECT count(*), sum(attempts = 1) FROM events WHERE id LIKE 'evt_crash_%'",
-            [],
+            (),
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
@@ -146,7 +146,7 @@ async fn killing_the_daemon_mid_burst_loses_and_doubles_nothing() {
     let payments: i64 = conn
         .query_row(
             "SELECT count(*) FROM payments WHERE id LIKE 'pi_crash_%'",
-            [],
+            (),
             |r| r.get(0),
         )
         .unwrap();
@@ -174,7 +174,7 @@ async fn sigterm_mid_burst_finishes_in_flight_work_and_loses_nothing() {
         .prepare("SELECT id, status, attempts FROM events")
         .unwrap();
     let rows: Vec<(String, String, i64)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_map((), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap()
         .map(Result::unwrap)
         .collect();

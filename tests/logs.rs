@@ -115,7 +115,7 @@ async fn card_numbers_emails_secrets_and_tokens_never_reach_the_logs() {
         let tried: i64 = store
             .conn()
             .unwrap()
-            .query_row("SELECT count(*) FROM events WHERE attempts > 0", [], |r| {
+            .query_row("SELECT count(*) FROM events WHERE attempts > 0", (), |r| {
                 r.get(0)
             })
             .unwrap();

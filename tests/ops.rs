@@ -336,7 +336,7 @@ fn start_posting(
 fn event_ids(db: &Path) -> BTreeSet<String> {
     let conn = rusqlite::Connection::open(db).unwrap();
     let mut q = conn.prepare("SELECT id FROM events").unwrap();
-    q.query_map([], |r| r.get::<_, String>(0))
+    q.query_map((), |r| r.get::<_, String>(0))
         .unwrap()
         .map(Result::unwrap)
         .collect()
@@ -370,7 +370,7 @@ async fn backup_while_serving_is_consistent_and_restore_waits_for_the_daemon_to_
     }
     let conn = rusqlite::Connection::open(&copy).unwrap();
     let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .query_row("PRAGMA integrity_check", (), |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
     drop(conn);

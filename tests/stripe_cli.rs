@@ -96,7 +96,7 @@ async fn billd(config: &Path, args: &[&str]) -> Run {
 
 async fn count(store: &Store, sql: &'static str) -> i64 {
     store
-        .run(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+        .run(move |c| Ok(c.query_row(sql, (), |r| r.get(0))?))
         .await
         .unwrap()
 }

@@ -259,7 +259,7 @@ async fn concurrent_deliveries_are_each_stored_exactly_once() {
         .run(|c| {
             Ok(c.query_row(
                 "SELECT count(*) FROM events WHERE status = 'processed'",
-                [],
+                (),
                 |r| r.get(0),
             )?)
         })

@@ -346,7 +346,7 @@ impl Alerter {
         self.local_sent.insert(Kind::Storage, Instant::now());
         let kind = match e {
             StoreError::Pool(_) => "pool",
-            StoreError::Sqlite(_) => "sqlite",
+            StoreError::Database(_) => "database",
             _ => "other",
         };
         vec![Alert::new(

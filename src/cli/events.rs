@@ -282,7 +282,7 @@ fn from_stripe(
     let mut new = Vec::new();
     {
         let mut conn = store.conn()?;
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = conn.transaction_with_behavior(crate::store::TransactionBehavior::Immediate)?;
         for (header, payload) in events {
             let event = NewEvent {
                 id: header.id,

@@ -70,7 +70,7 @@ impl Command {
 
         let origin = Origin::api_response(now_secs(), client.livemode());
         let mut conn = store.conn()?;
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = conn.transaction_with_behavior(crate::store::TransactionBehavior::Immediate)?;
         let mut rows = Vec::with_capacity(products.len() + prices.len());
         for p in &products {
             let change = events::write_product(&tx, &p.raw, origin)?;

@@ -179,7 +179,8 @@ impl Args {
         let origin = Origin::api_response(now_secs(), client.livemode());
         let written = (|| -> anyhow::Result<()> {
             let mut conn = store.conn()?;
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx =
+                conn.transaction_with_behavior(crate::store::TransactionBehavior::Immediate)?;
             if let Some(charge) = &made.charge_raw {
                 events::write_charge(&tx, charge, origin)?;
             }

@@ -15,8 +15,8 @@
 
 use std::{path::Path, process::ExitCode};
 
+use crate::store::db::Connection;
 use anyhow::Context;
-use rusqlite::Connection;
 use serde::Serialize;
 
 use super::{Format, output};
@@ -181,7 +181,7 @@ fn write_page(
     origin: Origin<'static>,
 ) -> anyhow::Result<u64> {
     let mut conn = store.conn()?;
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = conn.transaction_with_behavior(crate::store::TransactionBehavior::Immediate)?;
     let mut new = 0;
     for object in page {
         if mirror::column(&tx, r.table, &object.id, "id")?.is_none() {

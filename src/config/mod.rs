@@ -216,8 +216,12 @@ fn is_http_url(url: &str) -> bool {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// SQLite file; its directory is created if missing.
+    /// SQLite file; its directory is created if missing. Ignored when `url` is set.
     pub path: PathBuf,
+    /// `postgres://user@host:port/db?sslmode=…`: selects PostgreSQL (DESIGN §9).
+    pub url: Option<String>,
+    /// Environment variable holding the PostgreSQL password (never in the file).
+    pub password_env: String,
     pub busy_timeout_ms: u64,
     pub pool_size: u32,
 }
@@ -323,6 +327,8 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
             path: PathBuf::from("./data/billd.sqlite"),
+            url: None,
+            password_env: "PGPASSWORD".into(),
             busy_timeout_ms: 5_000,
             pool_size: 8,
         }

@@ -4,7 +4,7 @@
 //! the person or company behind it, the ToS acceptance IP, payout accounts): billd shows
 //! whether an account can take charges and what it still owes Stripe, nothing more.
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 
 use super::{ApplyError, Event, Origin, Outcome, payment_method::redacted};
 use crate::objects::{

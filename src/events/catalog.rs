@@ -4,7 +4,7 @@
 //! Prices and legacy plans share ids and one table; a plan names its amount `amount` and
 //! has its interval at the top level.
 
-use rusqlite::{Connection, ToSql};
+use crate::store::db::{Connection, ToSql};
 
 use super::{ApplyError, Event, Origin, Outcome};
 use crate::objects::{

@@ -2,7 +2,7 @@
 //! payment is one row whichever family reports it), its refunds, and the flags a charge
 //! raises: failed payments and risky outcomes.
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 
 use super::{
     ApplyError, Event, Origin, Outcome,

@@ -1,7 +1,7 @@
 //! checkout.session.*: the session row, and a payment-failed flag when a delayed
 //! payment (bank debit, voucher) fails after the customer left Checkout.
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 
 use super::{ApplyError, Event, Origin, Outcome};
 use crate::objects::{checkout::Session, parse_json};

@@ -1,6 +1,6 @@
 //! customer.created / updated / deleted.
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 
 use super::{ApplyError, Event, Origin, Outcome};
 use crate::objects::{customer::Customer, parse_json};

@@ -1,6 +1,6 @@
 //! invoice.*: the invoice row, and payment-failed flags opened and resolved by it.
 
-use rusqlite::{Connection, ToSql};
+use crate::store::db::{Connection, ToSql};
 
 use super::{ApplyError, Event, Origin, Outcome};
 use crate::objects::{invoice::Invoice, parse_json};

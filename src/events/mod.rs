@@ -32,7 +32,7 @@ pub(crate) use payment_method::write_payment_method;
 pub(crate) use refund::write_refund;
 pub(crate) use subscription::write_subscription;
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::value::RawValue;
 
@@ -260,8 +260,8 @@ impl From<ParseError> for ApplyError {
     }
 }
 
-impl From<rusqlite::Error> for ApplyError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<crate::store::db::Error> for ApplyError {
+    fn from(e: crate::store::db::Error) -> Self {
         ApplyError::Store(e.into())
     }
 }

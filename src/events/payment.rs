@@ -1,7 +1,7 @@
 //! The payment row that charge and payment-intent events share (one row per payment:
 //! keyed by the payment intent, or by the charge of a payment without one).
 
-use rusqlite::{Connection, ToSql};
+use crate::store::db::{Connection, ToSql};
 
 use super::{ApplyError, Origin};
 use crate::store::mirror::{self, Table};

@@ -4,7 +4,7 @@
 //! Charge events write the same row (see `charge.rs`); the columns only a charge knows
 //! (`charge`, `amount_refunded`) are never written here.
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 
 use super::{
     ApplyError, Event, Origin, Outcome,

@@ -4,7 +4,7 @@
 //! shows brand, last four digits and expiry, and has no use for anything that identifies
 //! a card across customers or a person.
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 use serde_json::Value;
 
 use super::{ApplyError, Event, Origin, Outcome};

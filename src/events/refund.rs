@@ -1,7 +1,7 @@
 //! refund.created / updated / failed and charge.refund.updated: the refund rows (also
 //! written for the refunds listed in a charge.refunded event, see `charge.rs`).
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 
 use super::{ApplyError, Event, Origin, Outcome};
 use crate::objects::{parse_json, refund::Refund};

@@ -1,7 +1,7 @@
 //! charge.dispute.*, radar.early_fraud_warning.* and review.*: flags for a person to
 //! follow up. Nothing is mirrored; the customer is found through the payment row.
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 
 use super::{ApplyError, Event, Outcome};
 use crate::objects::risk::{Dispute, EarlyFraudWarning, Review};

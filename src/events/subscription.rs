@@ -1,6 +1,6 @@
 //! customer.subscription.*: the subscription row and its items.
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 
 use super::{ApplyError, Event, Origin, Outcome};
 use crate::objects::{

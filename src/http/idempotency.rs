@@ -14,6 +14,7 @@
 
 use std::time::Duration;
 
+use crate::store::db::Connection;
 use axum::{
     body::{Body, Bytes},
     extract::{FromRequestParts, Request, State},
@@ -21,7 +22,6 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
 use super::{AppState, BODY_LIMIT, auth::Caller, error::ApiError};

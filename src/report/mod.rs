@@ -34,8 +34,8 @@ pub enum ReportError {
     Store(#[from] StoreError),
 }
 
-impl From<rusqlite::Error> for ReportError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<crate::store::db::Error> for ReportError {
+    fn from(e: crate::store::db::Error) -> Self {
         ReportError::Store(e.into())
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 
 use super::{
     ChurnSweep, FailedPaymentsRow, MovementsBuilder, MrrBuilder, MrrItem, MrrMovementRow, MrrRow,
@@ -202,7 +202,6 @@ pub fn failed_payments(
 mod tests {
     //! The subscription history's timeline, checked through the MRR it answers: what
     //! must hold whatever order the events came in is the report.
-    use rusqlite::params;
 
     use super::*;
     use crate::store::{
@@ -336,7 +335,7 @@ mod tests {
             (1_735_689_600, 1_736_899_200, 1_738_368_000, 1_740_787_200);
         {
             // A database at schema version 1 with two mirrored subscriptions.
-            let conn = Connection::open(&path).unwrap();
+            let conn = rusqlite::Connection::open(&path).unwrap();
             conn.execute_batch(include_str!("../../migrations/0001_init.sql"))
                 .unwrap();
             conn.pragma_update(None, "user_version", 1).unwrap();
@@ -345,7 +344,7 @@ mod tests {
                      trial_end, deleted, raw, ev_created, ev_seq)
                  VALUES ('sub_a', 'active', 'eur', ?1, ?1, ?2, 0, '{}', ?4, 7),
                         ('sub_b', 'canceled', 'eur', ?1, NULL, NULL, 1, '{}', ?3, 9)",
-                params![jan1, jan15, feb1, mar1],
+                rusqlite::params![jan1, jan15, feb1, mar1],
             )
             .unwrap();
             conn.execute_batch(

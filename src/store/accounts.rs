@@ -1,7 +1,7 @@
 //! Connected accounts (Stripe Connect) as the mirror knows them: whether each can take
 //! charges and receive payouts, and what Stripe still needs from it.
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 use serde::Serialize;
 
 use super::{OptionalExt, Result};

@@ -4,7 +4,7 @@
 //! processes that see the same condition at the same time, exactly one gets a changed
 //! row back, and only that one sends.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use crate::store::db::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::Result;
 
@@ -78,8 +78,8 @@ pub fn firing(conn: &Connection) -> Result<Vec<(String, i64)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT kind, coalesce(since_ms, 0) FROM alert_state WHERE firing = 1 ORDER BY kind",
     )?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let rows = stmt.query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 #[cfg(test)]

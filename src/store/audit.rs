@@ -1,6 +1,6 @@
 //! The audit log: who did what by hand (tokens, replays, resolutions, refunds).
 
-use rusqlite::{Connection, params};
+use crate::store::db::{Connection, params};
 
 use super::Result;
 
@@ -44,7 +44,7 @@ pub fn recent(conn: &Connection, limit: usize) -> Result<Vec<Entry>> {
                 detail: r.get(4)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::Result<Vec<_>>>()?;
     Ok(rows)
 }
 

@@ -17,9 +17,8 @@ use std::{
 };
 
 use rusqlite::{Connection, OpenFlags, backup::StepResult};
-use rusqlite_migration::SchemaVersion;
 
-use super::{MIGRATIONS, Result, StoreError, latest_migration};
+use super::{Result, StoreError, latest_migration};
 
 /// Pages copied per backup step (4 MiB at SQLite's default page size): few steps, and
 /// progress to show on a large database.
@@ -130,10 +129,8 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
     )?;
     conn.busy_timeout(Duration::from_secs(5))?;
     let intact: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
-    let version = match MIGRATIONS.current_version(&conn)? {
-        SchemaVersion::NoneSet => 0,
-        SchemaVersion::Inside(n) | SchemaVersion::Outside(n) => n.get(),
-    };
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let version = usize::try_from(version).unwrap_or(0);
     let has_inbox: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'events')",
         [],
@@ -327,12 +324,12 @@ mod tests {
     fn a_backup_is_a_billd_database_and_restores_into_another() {
         let (dir, store) = super::super::test_store();
         let dest = dir.path().join("copy.sqlite");
-        backup(store.path(), &dest, false, |_| {}).unwrap();
+        backup(store.sqlite_path().unwrap(), &dest, false, |_| {}).unwrap();
         assert!(matches!(
-            backup(store.path(), &dest, false, |_| {}),
+            backup(store.sqlite_path().unwrap(), &dest, false, |_| {}),
             Err(StoreError::Conflict(_))
         ));
-        backup(store.path(), &dest, true, |_| {}).unwrap();
+        backup(store.sqlite_path().unwrap(), &dest, true, |_| {}).unwrap();
         let seen = inspect(&dest).unwrap();
         assert!(seen.is_ready(), "{seen:?}");
         let other = dir.path().join("other/billd.sqlite");

@@ -1,7 +1,7 @@
 //! The catalog in the mirror: the active products and prices `GET /stripe/plans`
 //! serves, and what `billd plans sync` compares to tell what it changed.
 
-use rusqlite::{Connection, OptionalExtension};
+use crate::store::db::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::{
@@ -103,8 +103,8 @@ pub fn present_ids(conn: &Connection, kind: Kind) -> Result<Vec<String>> {
     };
     Ok(conn
         .prepare_cached(sql)?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?)
+        .query_map((), |r| r.get(0))?
+        .collect::<crate::store::db::Result<_>>()?)
 }
 
 /// Marks a product or price deleted (it is gone from Stripe); reports the change.
@@ -146,7 +146,7 @@ pub fn plans(conn: &Connection) -> Result<Vec<Plan>> {
             "SELECT id, name, description FROM products
              WHERE active = 1 AND deleted = 0 ORDER BY coalesce(created, 0), id",
         )?
-        .query_map([], |r| {
+        .query_map((), |r| {
             Ok(Plan {
                 id: r.get(0)?,
                 name: r.get(1)?,
@@ -154,7 +154,7 @@ pub fn plans(conn: &Connection) -> Result<Vec<Plan>> {
                 prices: Vec::new(),
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::db::Result<_>>()?;
     let mut stmt = conn.prepare_cached(
         "SELECT id, currency, unit_amount, type, interval, interval_count, nickname
          FROM prices WHERE product = ?1 AND active = 1 AND deleted = 0
@@ -173,7 +173,7 @@ pub fn plans(conn: &Connection) -> Result<Vec<Plan>> {
                     nickname: r.get(6)?,
                 })
             })?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<crate::store::db::Result<_>>()?;
     }
     Ok(products)
 }

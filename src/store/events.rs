@@ -1,7 +1,7 @@
 //! The event inbox: every verified webhook, stored once per Stripe event id, with its
 //! processing status.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use crate::store::db::{Connection, OptionalExtension, Row, params};
 
 use super::{OptionalExt, Result, StoreError};
 
@@ -104,7 +104,7 @@ const EVENT_COLUMNS: &str =
     "seq, id, type, account, livemode, api_version, created, received_at_ms,
      status, attempts, next_attempt_ms, processed_at_ms, last_error";
 
-fn event_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
+fn event_row(row: &Row<'_>) -> crate::store::db::Result<EventRow> {
     let status: String = row.get(8)?;
     Ok(EventRow {
         seq: row.get(0)?,
@@ -165,9 +165,9 @@ pub fn list(conn: &Connection, filter: &Filter) -> Result<(Vec<EventRow>, bool)>
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS} FROM events
          WHERE seq < ?1
-           AND (?2 IS NULL OR status = ?2)
-           AND (?3 IS NULL OR type = ?3)
-           AND (?4 IS NULL OR received_at_ms >= ?4)
+           AND (status = ?2 OR ?2 IS NULL)
+           AND (type = ?3 OR ?3 IS NULL)
+           AND (received_at_ms >= ?4 OR ?4 IS NULL)
          ORDER BY seq DESC LIMIT ?5"
     ))?;
     let mut rows = stmt
@@ -181,7 +181,7 @@ pub fn list(conn: &Connection, filter: &Filter) -> Result<(Vec<EventRow>, bool)>
             ],
             event_row,
         )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::Result<Vec<_>>>()?;
     let has_more = rows.len() > filter.limit;
     rows.truncate(filter.limit);
     Ok((rows, has_more))
@@ -191,8 +191,8 @@ pub fn list(conn: &Connection, filter: &Filter) -> Result<(Vec<EventRow>, bool)>
 pub fn counts(conn: &Connection) -> Result<Vec<(Status, i64)>> {
     let mut stmt = conn.prepare_cached("SELECT status, count(*) FROM events GROUP BY status")?;
     let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .query_map((), |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+        .collect::<crate::store::db::Result<Vec<_>>>()?;
     Ok(rows
         .into_iter()
         .filter_map(|(s, n)| Status::parse(&s).map(|s| (s, n)))
@@ -204,7 +204,7 @@ pub fn oldest_waiting_ms(conn: &Connection) -> Result<Option<i64>> {
     Ok(conn.query_row(
         "SELECT min(received_at_ms) FROM events INDEXED BY events_due
          WHERE status IN ('pending', 'failed')",
-        [],
+        (),
         |r| r.get(0),
     )?)
 }
@@ -222,7 +222,7 @@ pub struct Claimed {
     pub payload: String,
 }
 
-fn claimed_row(row: &Row<'_>) -> rusqlite::Result<Claimed> {
+fn claimed_row(row: &Row<'_>) -> crate::store::db::Result<Claimed> {
     Ok(Claimed {
         seq: row.get(0)?,
         id: row.get(1)?,
@@ -263,7 +263,7 @@ pub fn next_due_at(conn: &Connection) -> Result<Option<i64>> {
     Ok(conn.query_row(
         "SELECT min(next_attempt_ms) FROM events INDEXED BY events_due
          WHERE status IN ('pending', 'failed')",
-        [],
+        (),
         |r| r.get(0),
     )?)
 }
@@ -322,12 +322,12 @@ pub fn select_for_replay(
 ) -> Result<Vec<String>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM events
-         WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR received_at_ms >= ?2)
+         WHERE (status = ?1 OR ?1 IS NULL) AND (received_at_ms >= ?2 OR ?2 IS NULL)
          ORDER BY seq",
     )?;
     let ids = stmt
         .query_map(params![status.map(Status::as_str), since_ms], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
+        .collect::<crate::store::db::Result<Vec<String>>>()?;
     Ok(ids)
 }
 

@@ -1,6 +1,6 @@
 //! Flags: failed payments and risk signals for a person to follow up.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use crate::store::db::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::{OptionalExt, Result, StoreError};
@@ -45,7 +45,7 @@ pub struct Flag {
 const COLUMNS: &str =
     "id, kind, object_id, customer, status, created, detail, resolved_at, resolved_by";
 
-fn flag_row(r: &Row<'_>) -> rusqlite::Result<Flag> {
+fn flag_row(r: &Row<'_>) -> crate::store::db::Result<Flag> {
     Ok(Flag {
         id: r.get(0)?,
         kind: r.get(1)?,
@@ -155,7 +155,7 @@ pub fn list(
     }
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM flags
-         WHERE (?1 IS NULL OR status = ?1) AND id < ?2
+         WHERE (status = ?1 OR ?1 IS NULL) AND id < ?2
          ORDER BY id DESC LIMIT ?3"
     ))?;
     let mut rows = stmt
@@ -163,7 +163,7 @@ pub fn list(
             params![status, starting_after.unwrap_or(i64::MAX), limit as i64 + 1],
             flag_row,
         )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::Result<Vec<_>>>()?;
     let more = rows.len() > limit;
     rows.truncate(limit);
     Ok((rows, more))
@@ -174,8 +174,8 @@ pub fn open_counts(conn: &Connection) -> Result<Vec<(String, i64)>> {
     let mut stmt = conn
         .prepare_cached("SELECT kind, count(*) FROM flags WHERE status = 'open' GROUP BY kind")?;
     let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<crate::store::db::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -185,7 +185,7 @@ pub fn open_for_customer(conn: &Connection, customer: &str) -> Result<Vec<Flag>>
     ))?;
     let rows = stmt
         .query_map([customer], flag_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::Result<Vec<_>>>()?;
     Ok(rows)
 }
 

@@ -1,7 +1,7 @@
 //! Gap repair's one row: the cursor into Stripe's events and the claim that lets one
 //! process at a time check (see `crate::gap`).
 
-use rusqlite::{Connection, params};
+use crate::store::db::{Connection, params};
 use serde::Serialize;
 
 use super::Result;
@@ -33,7 +33,7 @@ pub fn claim(
     }
     Ok(Some(conn.query_row(
         "SELECT cursor FROM gap_repair WHERE id = 1",
-        [],
+        (),
         |r| r.get(0),
     )?))
 }
@@ -59,7 +59,7 @@ pub fn finish(
 pub fn state(conn: &Connection) -> Result<GapState> {
     Ok(conn.query_row(
         "SELECT cursor, last_run_ms, last_found, total_found FROM gap_repair WHERE id = 1",
-        [],
+        (),
         |r| {
             Ok(GapState {
                 cursor: r.get(0)?,

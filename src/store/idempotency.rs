@@ -5,7 +5,7 @@
 //! those older than 24 hours are deleted (and a running one only once its lease ended,
 //! which means its process died).
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use crate::store::db::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::Result;
 
@@ -138,7 +138,7 @@ pub fn release(conn: &Connection, attempt: Attempt) -> Result<()> {
 
 /// How many records exist (tests, metrics).
 pub fn count(conn: &Connection) -> Result<i64> {
-    Ok(conn.query_row("SELECT count(*) FROM idempotency_keys", [], |r| r.get(0))?)
+    Ok(conn.query_row("SELECT count(*) FROM idempotency_keys", (), |r| r.get(0))?)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! equally old and arrived later (or is the same event, replayed); a row marked deleted
 //! is never written again except to stay deleted.
 
-use rusqlite::{Connection, OptionalExtension, ToSql, params};
+use crate::store::db::{Connection, OptionalExtension, ToSql, params};
 use serde::Serialize;
 
 use super::{OptionalExt, Result, StoreError};
@@ -277,11 +277,11 @@ pub fn get_customer(conn: &Connection, id: &str) -> Result<Customer> {
                 exp_year: r.get(5)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::Result<Vec<_>>>()?;
     let ids: Vec<String> = conn
         .prepare_cached("SELECT id FROM subscriptions WHERE customer = ?1 ORDER BY created, id")?
         .query_map([id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::db::Result<_>>()?;
     let subscriptions = ids
         .iter()
         .map(|s| get_subscription(conn, s))
@@ -340,7 +340,7 @@ pub fn get_subscription(conn: &Connection, id: &str) -> Result<Subscription> {
                 interval_count: r.get(6)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::Result<Vec<_>>>()?;
     Ok(sub)
 }
 
@@ -414,7 +414,7 @@ pub fn list_invoices(
         "SELECT id, customer, subscription, status, number, currency, amount_due, amount_paid,
                 amount_remaining, total, payment_intent, created
          FROM invoices
-         WHERE deleted = 0 AND (?1 IS NULL OR customer = ?1)
+         WHERE deleted = 0 AND (customer = ?1 OR ?1 IS NULL)
            AND (coalesce(created, 0) < ?2 OR (coalesce(created, 0) = ?2 AND id < ?3) OR ?3 = '')
          ORDER BY coalesce(created, 0) DESC, id DESC LIMIT ?4",
     )?;
@@ -438,7 +438,7 @@ pub fn list_invoices(
                 })
             },
         )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::Result<Vec<_>>>()?;
     let more = rows.len() > paging.limit;
     rows.truncate(paging.limit);
     Ok((rows, more))
@@ -454,7 +454,7 @@ pub fn list_payments(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {PAYMENT_COLUMNS}
          FROM payments
-         WHERE (?1 IS NULL OR customer = ?1) AND (?2 IS NULL OR status = ?2)
+         WHERE (customer = ?1 OR ?1 IS NULL) AND (status = ?2 OR ?2 IS NULL)
            AND (created < ?3 OR (created = ?3 AND id < ?4) OR ?4 = '')
          ORDER BY created DESC, id DESC LIMIT ?5"
     ))?;
@@ -463,7 +463,7 @@ pub fn list_payments(
             params![customer, status, c_created, c_id, paging.limit as i64 + 1],
             payment_row,
         )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::Result<Vec<_>>>()?;
     let more = rows.len() > paging.limit;
     rows.truncate(paging.limit);
     Ok((rows, more))
@@ -480,7 +480,7 @@ pub fn get_payment(conn: &Connection, id: &str) -> Result<Payment> {
 
 const PAYMENT_COLUMNS: &str = "id, charge, customer, invoice, amount, amount_refunded, currency, status, failure_code, created";
 
-fn payment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Payment> {
+fn payment_row(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<Payment> {
     Ok(Payment {
         id: r.get(0)?,
         charge: r.get(1)?,

@@ -1,31 +1,31 @@
 //! Storage: the only module that writes SQL.
 //!
-//! SQLite through an r2d2 pool; every connection is set up once with WAL, foreign keys
-//! and a busy timeout. Callers on the async runtime go through [`Store::run`], which moves
-//! the blocking work to tokio's blocking pool (carrying the current tracing span). The
-//! interface is narrow (functions over a `&Connection`) so a PostgreSQL backend can be
-//! added later without touching the event handlers.
+//! One [`Store`] over either backend (DESIGN §9): an embedded SQLite file (WAL, foreign
+//! keys, busy timeout) or a PostgreSQL database shared by several billd processes. Both
+//! are reached through billd's own connection type ([`db::Connection`]) from one r2d2
+//! pool; callers never name the backend. Callers on the async runtime go through
+//! [`Store::run`], which moves the blocking work to tokio's blocking pool (carrying the
+//! current tracing span).
 
 pub mod accounts;
 pub mod alerts;
 pub mod audit;
 pub mod backup;
 pub mod catalog;
+pub mod db;
 pub mod events;
 pub mod flags;
 pub mod gap;
 pub mod idempotency;
+mod migrations;
 pub mod mirror;
 pub mod reports;
 pub mod tokens;
 
-use std::{path::Path, sync::LazyLock, time::Duration};
+use std::{path::Path, time::Duration};
 
-use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::Connection;
-use rusqlite_migration::{M, Migrations, SchemaVersion};
-
-pub use rusqlite::Transaction;
+pub use db::{Backend, Connection, Savepoint, Transaction, TransactionBehavior};
+pub use migrations::latest_migration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -39,11 +39,11 @@ pub enum StoreError {
     // The causes are shown in the message rather than chained as sources, so that a
     // one-line log of the error says what went wrong and `{:#}` does not say it twice.
     #[error("database error: {0}")]
-    Sqlite(rusqlite::Error),
+    Database(db::Error),
     #[error("database pool error: {0}")]
     Pool(r2d2::Error),
     #[error("migration error: {0}")]
-    Migration(rusqlite_migration::Error),
+    Migration(String),
     #[error("cannot create database directory or file {path} (readable by its owner only)")]
     Directory {
         path: String,
@@ -53,9 +53,27 @@ pub enum StoreError {
     Task(String),
 }
 
+impl StoreError {
+    /// Another writer held what this needed: worth trying again, and says nothing about
+    /// the work itself.
+    pub fn is_contention(&self) -> bool {
+        matches!(self, StoreError::Database(e) if e.is_contention())
+    }
+}
+
+impl From<db::Error> for StoreError {
+    fn from(e: db::Error) -> Self {
+        match e {
+            db::Error::NoRows => StoreError::NotFound,
+            e => StoreError::Database(e),
+        }
+    }
+}
+
+/// SQLite-only store code (backups, restores) uses rusqlite directly.
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Sqlite(e)
+        db::Error::from(e).into()
     }
 }
 
@@ -65,61 +83,77 @@ impl From<r2d2::Error> for StoreError {
     }
 }
 
-impl From<rusqlite_migration::Error> for StoreError {
-    fn from(e: rusqlite_migration::Error) -> Self {
-        StoreError::Migration(e)
-    }
-}
-
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// The numbered files of `migrations/`, applied in order.
-static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
-    Migrations::new(vec![
-        M::up(include_str!("../../migrations/0001_init.sql")),
-        // The hook derives the timelines of the subscription history it backfills.
-        M::up_with_hook(
-            include_str!("../../migrations/0002_reports.sql"),
-            reports::migration_hook,
-        ),
-        M::up(include_str!(
-            "../../migrations/0003_subscription_history_order.sql"
-        )),
-        M::up(include_str!("../../migrations/0004_idempotency.sql")),
-        M::up(include_str!("../../migrations/0005_alerts.sql")),
-        M::up(include_str!("../../migrations/0006_gap_repair.sql")),
-    ])
-});
-
-/// Number of the newest migration this binary knows.
-pub fn latest_migration() -> usize {
-    6
-}
-
-pub type Pool = r2d2::Pool<SqliteConnectionManager>;
-pub type PooledConnection = r2d2::PooledConnection<SqliteConnectionManager>;
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConnection = r2d2::PooledConnection<Manager>;
 
 /// Durability of one connection's commits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sync {
-    /// `synchronous=FULL`: a commit is on disk when it returns (the inbox writer).
+    /// A commit is on disk when it returns (the inbox writer): SQLite
+    /// `synchronous=FULL`, PostgreSQL `synchronous_commit=on`.
     Full,
-    /// `synchronous=NORMAL`: in WAL mode a crash never corrupts, but a power cut may lose
-    /// the last commits. Used for mirror applies, which are replayed from the durable
-    /// inbox if lost.
+    /// A crash never corrupts, but a power cut may lose the last commits (SQLite
+    /// `synchronous=NORMAL` in WAL mode, PostgreSQL `synchronous_commit=off`). Used for
+    /// mirror applies, which are replayed from the durable inbox if lost.
     Normal,
+}
+
+/// Where the database is.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Sqlite(std::path::PathBuf),
+    Postgres(db::PgTarget),
+}
+
+/// Opens connections for the pool (and dedicated ones) with billd's session set-up.
+#[derive(Debug)]
+pub struct Manager {
+    target: Target,
+    busy_timeout: Duration,
+    sync: Sync,
+}
+
+impl Manager {
+    fn connect(&self) -> db::Result<Connection> {
+        match &self.target {
+            Target::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path)?;
+                configure(&conn, self.busy_timeout, self.sync)?;
+                Ok(Connection::from_sqlite(conn))
+            }
+            Target::Postgres(t) => Ok(Connection::from_pg(t.connect(self.sync == Sync::Full)?)),
+        }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Connection;
+    type Error = db::Error;
+
+    fn connect(&self) -> db::Result<Connection> {
+        Manager::connect(self)
+    }
+
+    fn is_valid(&self, conn: &mut Connection) -> db::Result<()> {
+        conn.execute_batch("")
+    }
+
+    fn has_broken(&self, conn: &mut Connection) -> bool {
+        conn.with_pg(|c| c.is_closed()).unwrap_or(false)
+    }
 }
 
 /// A handle to the database: cheap to clone, shared by the API, workers and CLI.
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
-    path: std::path::PathBuf,
-    busy_timeout: Duration,
+    manager: std::sync::Arc<Manager>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`. Does not migrate.
+    /// Opens (creating if needed) the SQLite database at `path`. Does not migrate.
     pub fn open(path: &Path, pool_size: u32, busy_timeout: Duration) -> Result<Store> {
         // Customer emails, raw payloads and token hashes: the owner's alone.
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -141,26 +175,72 @@ impl Store {
         )?;
         // WAL is a property of the file: switch it once, before the pool opens
         // connections concurrently (switching needs an exclusive lock).
-        let first = Connection::open(path)?;
-        first.busy_timeout(busy_timeout)?;
-        first.pragma_update(None, "journal_mode", "WAL")?;
+        let first = rusqlite::Connection::open(path).map_err(db::Error::from)?;
+        first.busy_timeout(busy_timeout).map_err(db::Error::from)?;
+        first
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(db::Error::from)?;
         drop(first);
-        let manager = SqliteConnectionManager::file(path)
-            .with_init(move |c| configure(c, busy_timeout, Sync::Normal));
+        Store::with_target(Target::Sqlite(path.to_path_buf()), pool_size, busy_timeout)
+    }
+
+    /// Opens the PostgreSQL database at `url` (its password from the environment).
+    pub fn open_postgres(
+        url: &str,
+        password: Option<&str>,
+        pool_size: u32,
+        busy_timeout: Duration,
+    ) -> Result<Store> {
+        let target = db::PgTarget::new(url, password, busy_timeout)?;
+        Store::with_target(Target::Postgres(target), pool_size, busy_timeout)
+    }
+
+    /// Opens the database `[database]` selects: `url` (PostgreSQL) or `path` (SQLite).
+    pub fn open_config(config: &crate::config::DatabaseConfig) -> Result<Store> {
+        let busy = Duration::from_millis(config.busy_timeout_ms);
+        match &config.url {
+            Some(url) => {
+                let password = std::env::var(&config.password_env).ok();
+                Store::open_postgres(url, password.as_deref(), config.pool_size, busy)
+            }
+            None => Store::open(&config.path, config.pool_size, busy),
+        }
+    }
+
+    fn with_target(target: Target, pool_size: u32, busy_timeout: Duration) -> Result<Store> {
+        let manager = |sync| Manager {
+            target: target.clone(),
+            busy_timeout,
+            sync,
+        };
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
             .connection_timeout(busy_timeout.max(Duration::from_secs(1)))
-            .build(manager)?;
+            .build(manager(Sync::Normal))?;
         Ok(Store {
             pool,
-            path: path.to_path_buf(),
-            busy_timeout,
+            manager: std::sync::Arc::new(manager(Sync::Normal)),
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn backend(&self) -> Backend {
+        match self.manager.target {
+            Target::Sqlite(_) => Backend::Sqlite,
+            Target::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.manager.target
+    }
+
+    /// The SQLite file, or `None` on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match &self.manager.target {
+            Target::Sqlite(p) => Some(p),
+            Target::Postgres(_) => None,
+        }
     }
 
     /// A pooled connection, for blocking callers (CLI, worker threads).
@@ -170,9 +250,12 @@ impl Store {
 
     /// A dedicated connection with the given durability, outside the pool.
     pub fn dedicated(&self, sync: Sync) -> Result<Connection> {
-        let conn = Connection::open(&self.path)?;
-        configure(&conn, self.busy_timeout, sync)?;
-        Ok(conn)
+        let manager = Manager {
+            target: self.manager.target.clone(),
+            busy_timeout: self.manager.busy_timeout,
+            sync,
+        };
+        Ok(manager.connect()?)
     }
 
     /// Runs blocking database work off the async runtime.
@@ -192,25 +275,17 @@ impl Store {
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    /// Applies pending migrations; returns how many were applied.
+    /// Applies pending migrations; returns how many were applied. Several processes
+    /// starting together are safe: one applies, the others find nothing left to do.
     pub fn migrate(&self) -> Result<usize> {
         let mut conn = self.conn()?;
-        let before = self.applied_migrations_on(&conn)?;
-        MIGRATIONS.to_latest(&mut conn)?;
-        Ok(latest_migration().saturating_sub(before))
+        migrations::migrate(&mut conn)
     }
 
     /// How many migrations the database has applied.
     pub fn applied_migrations(&self) -> Result<usize> {
         let conn = self.conn()?;
-        self.applied_migrations_on(&conn)
-    }
-
-    fn applied_migrations_on(&self, conn: &Connection) -> Result<usize> {
-        Ok(match MIGRATIONS.current_version(conn)? {
-            SchemaVersion::NoneSet => 0,
-            SchemaVersion::Inside(n) | SchemaVersion::Outside(n) => n.get(),
-        })
+        migrations::applied(&conn)
     }
 
     /// True when the database answers and holds the schema this binary expects.
@@ -219,9 +294,13 @@ impl Store {
     }
 }
 
-/// Connection setup, once per connection: foreign keys, busy timeout, durability (and
-/// WAL, already set on the file by [`Store::open`]).
-fn configure(conn: &Connection, busy_timeout: Duration, sync: Sync) -> rusqlite::Result<()> {
+/// SQLite connection setup, once per connection: foreign keys, busy timeout, durability
+/// (and WAL, already set on the file by [`Store::open`]).
+fn configure(
+    conn: &rusqlite::Connection,
+    busy_timeout: Duration,
+    sync: Sync,
+) -> rusqlite::Result<()> {
     conn.busy_timeout(busy_timeout)?;
     conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -242,13 +321,9 @@ pub(crate) trait OptionalExt<T> {
     fn found(self) -> Result<T>;
 }
 
-impl<T> OptionalExt<T> for rusqlite::Result<T> {
+impl<T> OptionalExt<T> for db::Result<T> {
     fn found(self) -> Result<T> {
-        match self {
-            Ok(v) => Ok(v),
-            Err(rusqlite::Error::QueryReturnedNoRows) => Err(StoreError::NotFound),
-            Err(e) => Err(e.into()),
-        }
+        self.map_err(StoreError::from)
     }
 }
 

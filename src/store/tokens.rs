@@ -1,7 +1,7 @@
 //! API tokens: only a SHA-256 hash of each token is stored; the token itself is shown
 //! once, when it is made. Tokens are 256 random bits, so a fast hash is enough.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -96,7 +96,7 @@ pub fn list(conn: &Connection) -> Result<Vec<TokenInfo>> {
         "SELECT id, name, scope, created_at, revoked_at FROM api_tokens ORDER BY created_at, id",
     )?;
     let rows = stmt
-        .query_map([], |r| {
+        .query_map((), |r| {
             let scope: String = r.get(2)?;
             Ok(TokenInfo {
                 id: r.get(0)?,
@@ -106,7 +106,7 @@ pub fn list(conn: &Connection) -> Result<Vec<TokenInfo>> {
                 revoked_at: r.get(4)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -140,7 +140,7 @@ mod tests {
             Some(Scope::Write)
         );
         let stored: String = conn
-            .query_row("SELECT hash FROM api_tokens", [], |r| r.get(0))
+            .query_row("SELECT hash FROM api_tokens", (), |r| r.get(0))
             .unwrap();
         assert!(!stored.contains(&made.token));
         revoke(&conn, &made.info.id, 2).unwrap();

@@ -14,13 +14,13 @@ pub mod subscriptions;
 pub mod payment_methods;
 pub mod refunds;
 
+use crate::store::db::Connection;
 use axum::{
     Json,
     body::Bytes,
     extract::{FromRequest, FromRequestParts, Request, rejection::JsonRejection},
     http::{StatusCode, request::Parts},
 };
-use rusqlite::Connection;
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{AppState, error::ApiError};
@@ -159,7 +159,7 @@ where
     let result = state
         .store
         .run(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = c.transaction_with_behavior(crate::store::TransactionBehavior::Immediate)?;
             write(&tx, origin).map_err(|e| match e {
                 ApplyError::Store(e) => e,
                 other => StoreError::Conflict(other.to_string()),

@@ -61,7 +61,7 @@ fn api_error(e: ReportError) -> ApiError {
 async fn answer<T, F>(state: &AppState, f: F) -> ApiResult<Json<List<T>>>
 where
     T: Send + 'static,
-    F: FnOnce(&rusqlite::Connection) -> Result<Vec<T>, ReportError> + Send + 'static,
+    F: FnOnce(&crate::store::Connection) -> Result<Vec<T>, ReportError> + Send + 'static,
 {
     let rows: StoreResult<Result<Vec<T>, ReportError>> =
         state.store.run(move |conn| Ok(f(conn))).await;

@@ -1,6 +1,6 @@
 //! Bulk loading of report mirrors, for the benchmarks.
 
-use rusqlite::{Connection, Statement, params};
+use crate::store::db::{Connection, Statement, params};
 
 use super::history::{SubscriptionVersion, items_key, recompute_timeline};
 use crate::store::{Result, mirror::Version};
@@ -52,7 +52,8 @@ impl<'c> BulkLoader<'c> {
                 "INSERT INTO subscription_versions
                     (subscription, ev_created, ev_seq, status, customer, currency, items_key,
                      terminal)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 RETURNING id",
             )?,
             item: conn.prepare(
                 "INSERT INTO subscription_version_items
@@ -111,17 +112,19 @@ impl<'c> BulkLoader<'c> {
 
     /// One history version, without recomputing the timeline (see `finish`).
     pub fn version(&mut self, v: &SubscriptionVersion<'_>, at: Version) -> Result<()> {
-        self.version.execute(params![
-            v.subscription,
-            at.created,
-            at.seq,
-            v.status,
-            v.customer,
-            v.currency,
-            items_key(v.items),
-            v.terminal
-        ])?;
-        let id = self.conn.last_insert_rowid();
+        let id: i64 = self.version.query_row(
+            params![
+                v.subscription,
+                at.created,
+                at.seq,
+                v.status,
+                v.customer,
+                v.currency,
+                items_key(v.items),
+                v.terminal
+            ],
+            |r| r.get(0),
+        )?;
         for i in v.items {
             self.item.execute(params![
                 id,

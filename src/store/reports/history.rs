@@ -2,7 +2,7 @@
 //! timeline (`ended`, `changed`, `valid_to`) that lets a report ask which version held
 //! at any time, whatever order the events came in.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Connection, OptionalExtension, params};
 
 use crate::store::{Result, mirror::ItemRow, mirror::Version};
 
@@ -72,26 +72,30 @@ pub fn record_subscription_version(
         }
     };
     let valid_to = if changed { i64::MAX } else { at.created };
-    conn.prepare_cached(
-        "INSERT INTO subscription_versions
+    let id = conn
+        .prepare_cached(
+            "INSERT INTO subscription_versions
             (subscription, ev_created, ev_seq, status, customer, currency, items_key,
              terminal, ended, changed, valid_to)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
-        v.subscription,
-        at.created,
-        at.seq,
-        v.status,
-        v.customer,
-        v.currency,
-        key,
-        v.terminal,
-        ended,
-        changed,
-        valid_to
-    ])?;
-    let id = conn.last_insert_rowid();
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         RETURNING id",
+        )?
+        .query_row(
+            params![
+                v.subscription,
+                at.created,
+                at.seq,
+                v.status,
+                v.customer,
+                v.currency,
+                key,
+                v.terminal,
+                ended,
+                changed,
+                valid_to
+            ],
+            |r| r.get::<_, i64>(0),
+        )?;
     insert_version_items(conn, id, v.items)?;
     if newer_exists {
         recompute_timeline(conn, Some(v.subscription))?;
@@ -197,12 +201,12 @@ pub fn seed_history(conn: &Connection, subscription: &str) -> Result<bool> {
 }
 
 /// The migration's hook: derives the timelines of the versions it backfilled.
-pub(crate) fn migration_hook(tx: &rusqlite::Transaction<'_>) -> rusqlite_migration::HookResult {
-    recompute(tx, None)?;
+pub(crate) fn migration_hook(conn: &Connection) -> Result<()> {
+    recompute(conn, None)?;
     Ok(())
 }
 
-fn recompute(conn: &Connection, subscription: Option<&str>) -> rusqlite::Result<usize> {
+fn recompute(conn: &Connection, subscription: Option<&str>) -> crate::store::db::Result<usize> {
     // Two texts rather than `?1 IS NULL OR subscription = ?1`, which would keep SQLite
     // from using the (subscription, ev_seq) index on the per-event path.
     let scope = match subscription {
@@ -246,7 +250,7 @@ fn recompute(conn: &Connection, subscription: Option<&str>) -> rusqlite::Result<
     let mut stmt = conn.prepare_cached(&sql)?;
     match subscription {
         Some(id) => stmt.execute([id]),
-        None => stmt.execute([]),
+        None => stmt.execute(()),
     }
 }
 

@@ -31,8 +31,8 @@ pub use subscriptions::{
 };
 
 /// A text column borrowed from the row (no allocation per row on the hot paths).
-fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
-    r.get_ref(i)?.as_str_or_null().map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-    })
+fn text<'r>(r: crate::store::db::Row<'r>, i: usize) -> crate::store::db::Result<Option<&'r str>> {
+    r.get_ref(i)?
+        .as_str_or_null()
+        .map_err(|message| crate::store::db::Error::Conversion { column: i, message })
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::{CachedStatement, Connection, params};
+use crate::store::db::{Connection, Statement, params};
 
 use super::text;
 use crate::store::Result;
@@ -32,7 +32,7 @@ pub fn revenue_currencies(conn: &Connection) -> Result<Vec<String>> {
     }
     let mut first = conn.prepare_cached("SELECT min(currency) FROM refunds")?;
     let mut next = conn.prepare_cached("SELECT min(currency) FROM refunds WHERE currency > ?1")?;
-    let mut cur: Option<String> = first.query_row([], |r| r.get(0))?;
+    let mut cur: Option<String> = first.query_row((), |r| r.get(0))?;
     while let Some(c) = cur {
         cur = next.query_row([&c], |r| r.get(0))?;
         all.insert(c);
@@ -76,9 +76,9 @@ pub struct PeriodRevenue {
 /// The revenue sums of one range after another, on statements prepared once: the
 /// revenue report asks this for every period of every currency.
 pub struct RevenueTotals<'c> {
-    gross: CachedStatement<'c>,
-    failed: CachedStatement<'c>,
-    refunded: CachedStatement<'c>,
+    gross: Statement<'c>,
+    failed: Statement<'c>,
+    refunded: Statement<'c>,
 }
 
 impl<'c> RevenueTotals<'c> {
@@ -131,7 +131,7 @@ pub fn failed_payments_span(conn: &Connection) -> Result<(Option<i64>, Option<i6
                  UNION ALL SELECT (SELECT max(created) FROM flags
                                    WHERE kind = 'payment_failed' AND status = 'open'))",
         )?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
+        .query_row((), |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
 
 /// One failed payment.
@@ -154,7 +154,7 @@ pub fn each_failed_payment(
     let mut stmt = conn.prepare_cached(
         "SELECT created, currency, customer, amount FROM payments
          WHERE status = 'failed' AND created >= ?1 AND created < ?2
-           AND (?3 IS NULL OR currency = ?3)",
+           AND (currency = ?3 OR ?3 IS NULL)",
     )?;
     let mut rows = stmt.query(params![from, to, currency])?;
     while let Some(r) = rows.next()? {

@@ -1,6 +1,6 @@
 //! Reads of the subscription history for the MRR and subscriptions reports.
 
-use rusqlite::{Connection, params};
+use crate::store::db::{Connection, params};
 
 use super::text;
 use crate::store::Result;
@@ -67,7 +67,7 @@ pub fn version_changes_span(
     Ok(conn
         .prepare_cached(
             "SELECT min(ev_created), max(ev_created) FROM subscription_versions
-             WHERE changed = 1 AND (?1 IS NULL OR currency = ?1)",
+             WHERE changed = 1 AND (currency = ?1 OR ?1 IS NULL)",
         )?
         .query_row([currency], |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
@@ -94,7 +94,7 @@ pub fn each_version_change(
     // The timeline index gives the versions in this order without sorting.
     let mut stmt = conn.prepare_cached(
         "SELECT subscription, ev_created, status, ended FROM subscription_versions
-         WHERE changed = 1 AND ev_created < ?1 AND (?2 IS NULL OR currency = ?2)
+         WHERE changed = 1 AND ev_created < ?1 AND (currency = ?2 OR ?2 IS NULL)
          ORDER BY subscription, ev_created, ev_seq",
     )?;
     let mut rows = stmt.query(params![before, currency])?;
