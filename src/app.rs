@@ -124,14 +124,12 @@ impl App {
         };
         let mut workers = Vec::new();
         for _ in 0..self.config.workers.count {
-            let cache = plans.clone();
             let dead = alert_now.clone();
             let worker = Worker::new(
                 self.store.clone(),
                 self.config.workers.clone(),
                 self.config.stripe.mode,
             )
-            .on_catalog_change(Arc::new(move || cache.invalidate()))
             .on_dead(Arc::new(move || dead.notify_one()));
             workers.push(tokio::spawn(
                 worker.run(stored.clone(), stop_workers.clone()),

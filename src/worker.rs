@@ -27,6 +27,38 @@ use crate::{
     time::now_ms,
 };
 
+/// The `id` of an event's object, if it has one.
+fn object_id(object: &serde_json::value::RawValue) -> Option<std::borrow::Cow<'_, str>> {
+    #[derive(serde::Deserialize)]
+    struct Id<'a> {
+        #[serde(borrow)]
+        id: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_str::<Id<'_>>(object.get()).ok()?.id
+}
+
+/// How long a worker whose every claimed event was busy waits before claiming again.
+const BUSY_WAIT: Duration = Duration::from_millis(2);
+
+/// Why an event was not applied.
+enum Failure {
+    /// Its object was locked by another worker, or the database reported contention
+    /// (deadlock, lock timeout, serialisation failure): try again, not an attempt.
+    Busy,
+    /// A message for `last_error`; counts as an attempt.
+    Error(String),
+}
+
+impl Failure {
+    fn from_store(e: StoreError) -> Failure {
+        if e.is_contention() {
+            Failure::Busy
+        } else {
+            Failure::Error(e.to_string())
+        }
+    }
+}
+
 /// Longest a batch keeps adding events (it always applies at least one).
 const BATCH_TIME: Duration = Duration::from_millis(5);
 
@@ -41,6 +73,9 @@ pub enum Step {
     Retried { id: String },
     /// An event failed for the last time and is `dead`.
     Dead { id: String },
+    /// Another worker (on PostgreSQL, perhaps of another node) was applying an event of
+    /// the same object: this one stays waiting, its attempts untouched.
+    Busy { id: String },
     /// Nothing was due.
     Idle,
 }
@@ -50,8 +85,6 @@ pub struct Worker {
     store: Store,
     config: WorkerConfig,
     mode: StripeMode,
-    /// Called after an applied event that changes products, prices or plans.
-    on_catalog_change: Option<Arc<dyn Fn() + Send + Sync>>,
     /// Called after an event is marked dead (wakes the alert check).
     on_dead: Option<Arc<dyn Fn() + Send + Sync>>,
 }
@@ -62,15 +95,8 @@ impl Worker {
             store,
             config,
             mode,
-            on_catalog_change: None,
             on_dead: None,
         }
-    }
-
-    /// Registers a callback for catalog changes (the plans cache).
-    pub fn on_catalog_change(mut self, f: Arc<dyn Fn() + Send + Sync>) -> Worker {
-        self.on_catalog_change = Some(f);
-        self
     }
 
     /// Registers a callback for events marked dead: the alert check runs at once rather
@@ -115,7 +141,6 @@ impl Worker {
         let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut steps = Vec::new();
         let mut tried = Vec::new();
-        let mut catalog_changed = false;
         while steps.len() < max.max(1) && (steps.is_empty() || batch_started.elapsed() < BATCH_TIME)
         {
             let Some(event) = claim(&tx, now)? else {
@@ -127,26 +152,19 @@ impl Worker {
                 break;
             }
             tried.push(event.seq);
-            let (step, catalog) = self.apply_one(&mut tx, event, now)?;
-            catalog_changed |= catalog;
+            let step = self.apply_one(&mut tx, event, now)?;
+            let busy = matches!(step, Step::Busy { .. });
             steps.push(step);
+            // Its object is being applied elsewhere: commit what this batch did, so the
+            // other worker is not kept waiting for locks this one holds.
+            if busy {
+                break;
+            }
         }
         if steps.is_empty() {
             return Ok(steps);
         }
-        let catalog_change = catalog_changed
-            .then_some(self.on_catalog_change.as_ref())
-            .flatten();
-        // Also before the commit, so that a reader who sees the event processed finds
-        // nothing cached from before it (unless a read raced the commit; the call after
-        // the commit clears that).
-        if let Some(f) = catalog_change {
-            f();
-        }
         tx.commit()?;
-        if let Some(f) = catalog_change {
-            f();
-        }
         if steps.iter().any(|s| matches!(s, Step::Dead { .. }))
             && let Some(f) = &self.on_dead
         {
@@ -155,14 +173,14 @@ impl Worker {
         Ok(steps)
     }
 
-    /// Applies one claimed event under a savepoint of `tx`; answers its step and whether
-    /// it changed the catalog. The event's status is written in `tx` either way.
+    /// Applies one claimed event under a savepoint of `tx`; answers its step. The
+    /// event's status is written in `tx` (unless it is [`Step::Busy`]).
     fn apply_one(
         &self,
         tx: &mut crate::store::Transaction<'_>,
         event: Claimed,
         now: i64,
-    ) -> Result<(Step, bool), StoreError> {
+    ) -> Result<Step, StoreError> {
         let started = Instant::now();
         let span = tracing::info_span!(
             "apply",
@@ -175,7 +193,12 @@ impl Worker {
 
         let savepoint = tx.savepoint()?;
         let result = catch_unwind(AssertUnwindSafe(|| self.decide(&savepoint, &event, now)))
-            .unwrap_or_else(|panic| Err(format!("handler panicked: {}", panic_message(&panic))));
+            .unwrap_or_else(|panic| {
+                Err(Failure::Error(format!(
+                    "handler panicked: {}",
+                    panic_message(&panic)
+                )))
+            });
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         let error = match result {
             Ok((status, note)) => {
@@ -193,14 +216,17 @@ impl Worker {
                     note = note.as_deref().unwrap_or(""),
                     "event applied"
                 );
-                let catalog = status == Status::Processed && events::touches_catalog(&event.type_);
-                let step = match status {
+                return Ok(match status {
                     Status::Ignored => Step::Ignored { id: event.id },
                     _ => Step::Applied { id: event.id },
-                };
-                return Ok((step, catalog));
+                });
             }
-            Err(error) => error,
+            Err(Failure::Busy) => {
+                drop(savepoint);
+                tracing::debug!("object busy in another worker; the event waits");
+                return Ok(Step::Busy { id: event.id });
+            }
+            Err(Failure::Error(error)) => error,
         };
         // Dropping the savepoint rolls back whatever the handler wrote, and only that.
         drop(savepoint);
@@ -220,21 +246,21 @@ impl Worker {
         );
         if next.is_some() {
             tracing::warn!(outcome = "failed", attempts, duration_ms, error = %error, "event failed, will retry");
-            Ok((Step::Retried { id: event.id }, false))
+            Ok(Step::Retried { id: event.id })
         } else {
             tracing::error!(outcome = "dead", attempts, duration_ms, error = %error, alert = true,
                 "event is dead after its last attempt; replay it with `billd events replay`");
-            Ok((Step::Dead { id: event.id }, false))
+            Ok(Step::Dead { id: event.id })
         }
     }
 
-    /// Applies the event or decides not to. `Err` is a message for `last_error`.
+    /// Applies the event or decides not to.
     fn decide(
         &self,
         conn: &crate::store::Connection,
         event: &Claimed,
         now_ms: i64,
-    ) -> Result<(Status, Option<String>), String> {
+    ) -> Result<(Status, Option<String>), Failure> {
         if event.livemode != self.mode.is_live() {
             return Ok((
                 Status::Ignored,
@@ -245,7 +271,15 @@ impl Worker {
                 )),
             ));
         }
-        let object = Event::object_of(&event.payload).map_err(|e| e.to_string())?;
+        let object =
+            Event::object_of(&event.payload).map_err(|e| Failure::Error(e.to_string()))?;
+        // Handlers read before they write: two workers applying events of one object at
+        // once (PostgreSQL does not serialise applies as SQLite does) must not interleave.
+        if let Some(id) = object_id(object)
+            && !inbox::lock_object(conn, &id).map_err(Failure::from_store)?
+        {
+            return Err(Failure::Busy);
+        }
         let ev = Event {
             seq: event.seq,
             id: &event.id,
@@ -255,7 +289,11 @@ impl Worker {
             livemode: event.livemode,
             object,
         };
-        match events::apply(conn, &ev, now_ms / 1000).map_err(|e| e.to_string())? {
+        let outcome = events::apply(conn, &ev, now_ms / 1000).map_err(|e| match e {
+            events::ApplyError::Store(e) => Failure::from_store(e),
+            e => Failure::Error(e.to_string()),
+        })?;
+        match outcome {
             Outcome::Applied => Ok((Status::Processed, None)),
             Outcome::Unhandled => Ok((
                 Status::Ignored,
@@ -295,6 +333,10 @@ impl Worker {
             let step = tokio::task::spawn_blocking(move || worker.step_batch(batch)).await;
             let wait = match step {
                 Ok(Ok(steps)) if steps.is_empty() => Some(self.idle_wait(poll).await),
+                // Only busy objects: give their workers a moment to commit.
+                Ok(Ok(steps)) if steps.iter().all(|s| matches!(s, Step::Busy { .. })) => {
+                    Some(BUSY_WAIT)
+                }
                 Ok(Ok(_)) => None,
                 Ok(Err(e)) => {
                     crate::alerts::storage_error();

@@ -22,7 +22,7 @@ pub enum Raised {
 /// Records that the condition of `kind` holds now, and claims the alert if one is due.
 pub fn raise(conn: &mut Connection, kind: &str, now_ms: i64, repeat_ms: i64) -> Result<Raised> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.prepare_cached("INSERT OR IGNORE INTO alert_state (kind, firing) VALUES (?1, 0)")?
+    tx.prepare_cached("INSERT INTO alert_state (kind, firing) VALUES (?1, 0) ON CONFLICT DO NOTHING")?
         .execute(params![kind])?;
     let new = tx
         .prepare_cached(
@@ -37,7 +37,7 @@ pub fn raise(conn: &mut Connection, kind: &str, now_ms: i64, repeat_ms: i64) -> 
         let since: Option<i64> = tx
             .prepare_cached(
                 "UPDATE alert_state SET last_sent_ms = ?2, last_seen_ms = ?2
-                 WHERE kind = ?1 AND firing = 1 AND last_sent_ms <= ?2 - ?3
+                 WHERE kind = ?1 AND firing = 1 AND last_sent_ms <= CAST(?2 AS BIGINT) - CAST(?3 AS BIGINT)
                  RETURNING since_ms",
             )?
             .query_row(params![kind, now_ms, repeat_ms], |r| r.get(0))
@@ -64,7 +64,7 @@ pub fn clear(conn: &mut Connection, kind: &str, now_ms: i64, grace_ms: i64) -> R
     let since: Option<Option<i64>> = tx
         .prepare_cached(
             "UPDATE alert_state SET firing = 0, resolved_ms = ?2
-             WHERE kind = ?1 AND firing = 1 AND last_seen_ms <= ?2 - ?3
+             WHERE kind = ?1 AND firing = 1 AND last_seen_ms <= CAST(?2 AS BIGINT) - CAST(?3 AS BIGINT)
              RETURNING since_ms",
         )?
         .query_row(params![kind, now_ms, grace_ms], |r| r.get(0))

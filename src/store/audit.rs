@@ -32,7 +32,7 @@ pub struct Entry {
 pub fn recent(conn: &Connection, limit: usize) -> Result<Vec<Entry>> {
     let mut stmt = conn.prepare_cached(
         "SELECT at, actor, action, target, detail FROM
-            (SELECT * FROM audit_log ORDER BY id DESC LIMIT ?1) ORDER BY id",
+            (SELECT * FROM audit_log ORDER BY id DESC LIMIT ?1) AS recent ORDER BY id",
     )?;
     let rows = stmt
         .query_map([limit as i64], |r| {

@@ -1,7 +1,7 @@
 //! The catalog in the mirror: the active products and prices `GET /stripe/plans`
 //! serves, and what `billd plans sync` compares to tell what it changed.
 
-use crate::store::db::{Connection, OptionalExtension};
+use crate::store::db::{Backend, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::{
@@ -72,19 +72,24 @@ impl Change {
 
 /// The state of one product or price, `None` if the mirror does not have it.
 pub fn state(conn: &Connection, kind: Kind, id: &str) -> Result<Option<State>> {
+    // The fingerprint is compared only with another read of the same database.
+    let array = match conn.backend() {
+        Backend::Sqlite => "json_array",
+        Backend::Postgres => "json_build_array",
+    };
     let sql = match kind {
-        Kind::Product => {
-            "SELECT json_array(name, description, active, deleted), active, deleted
+        Kind::Product => format!(
+            "SELECT CAST({array}(name, description, active, deleted) AS TEXT), active, deleted
              FROM products WHERE id = ?1"
-        }
-        Kind::Price => {
-            "SELECT json_array(product, active, currency, unit_amount, type, interval,
-                               interval_count, nickname, deleted), active, deleted
+        ),
+        Kind::Price => format!(
+            "SELECT CAST({array}(product, active, currency, unit_amount, type, interval,
+                               interval_count, nickname, deleted) AS TEXT), active, deleted
              FROM prices WHERE id = ?1"
-        }
+        ),
     };
     Ok(conn
-        .prepare_cached(sql)?
+        .prepare_cached(&sql)?
         .query_row([id], |r| {
             Ok(State {
                 fingerprint: r.get(0)?,
@@ -140,6 +145,15 @@ pub struct PlanPrice {
 
 /// The active, not deleted products (oldest first) with their active, not deleted
 /// prices (cheapest first).
+/// The catalog's generation: changes whenever a product or price row is written.
+pub fn generation(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT generation FROM catalog_generation WHERE id = 1",
+        (),
+        |r| r.get(0),
+    )?)
+}
+
 pub fn plans(conn: &Connection) -> Result<Vec<Plan>> {
     let mut products: Vec<Plan> = conn
         .prepare_cached(

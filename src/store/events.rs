@@ -3,7 +3,7 @@
 
 use crate::store::db::{Connection, OptionalExtension, Row, params};
 
-use super::{OptionalExt, Result, StoreError};
+use super::{Backend, OptionalExt, Result, StoreError};
 
 /// Processing status of a stored event (DESIGN §3 names these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +61,10 @@ pub enum Inserted {
 /// and changes nothing.
 pub fn insert(conn: &Connection, event: &NewEvent, now_ms: i64) -> Result<Inserted> {
     let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO events
+        "INSERT INTO events
             (id, type, account, livemode, api_version, created, received_at_ms, payload, next_attempt_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7)
+         ON CONFLICT (id) DO NOTHING",
     )?;
     let changed = stmt.execute(params![
         event.id,
@@ -202,8 +203,15 @@ pub fn counts(conn: &Connection) -> Result<Vec<(Status, i64)>> {
 /// Receipt time of the oldest event still waiting to be applied.
 pub fn oldest_waiting_ms(conn: &Connection) -> Result<Option<i64>> {
     Ok(conn.query_row(
-        "SELECT min(received_at_ms) FROM events INDEXED BY events_due
-         WHERE status IN ('pending', 'failed')",
+        match conn.backend() {
+            Backend::Sqlite => {
+                "SELECT min(received_at_ms) FROM events INDEXED BY events_due
+                 WHERE status IN ('pending', 'failed')"
+            }
+            Backend::Postgres => {
+                "SELECT min(received_at_ms) FROM events WHERE status IN ('pending', 'failed')"
+            }
+        },
         (),
         |r| r.get(0),
     )?)
@@ -235,34 +243,82 @@ fn claimed_row(row: &Row<'_>) -> crate::store::db::Result<Claimed> {
     })
 }
 
-/// The next event due for applying, if any. Call inside the (immediate) transaction that
-/// applies it, so no other worker or process can apply it too.
+/// The next event due for applying, if any. Call inside the transaction that applies
+/// it, so no other worker or process can apply it too: on SQLite that transaction holds
+/// the write lock; on PostgreSQL the row is locked (`FOR UPDATE`) until it commits, and
+/// other nodes' workers skip it (`SKIP LOCKED`). A node that dies mid-apply loses its
+/// session, which releases the lock: another node applies the event, once.
 pub fn next_due(conn: &Connection, now_ms: i64) -> Result<Option<Claimed>> {
-    let mut stmt = conn.prepare_cached(
+    let sql = match conn.backend() {
         // `INDEXED BY` the partial index of waiting events: otherwise the planner may pick
         // the status index and sort every waiting row (payload and all) for each claim.
-        "SELECT seq, id, type, account, livemode, created, attempts, payload
-         FROM events INDEXED BY events_due
-         WHERE status IN ('pending', 'failed') AND next_attempt_ms <= ?1
-         ORDER BY next_attempt_ms, seq LIMIT 1",
-    )?;
-    Ok(stmt.query_row([now_ms], claimed_row).optional()?)
+        Backend::Sqlite => {
+            "SELECT seq, id, type, account, livemode, created, attempts, payload
+             FROM events INDEXED BY events_due
+             WHERE status IN ('pending', 'failed') AND next_attempt_ms <= ?1
+             ORDER BY next_attempt_ms, seq LIMIT 1"
+        }
+        Backend::Postgres => {
+            "SELECT seq, id, type, account, livemode, created, attempts, payload
+             FROM events
+             WHERE status IN ('pending', 'failed') AND next_attempt_ms <= ?1
+             ORDER BY next_attempt_ms, seq LIMIT 1
+             FOR UPDATE SKIP LOCKED"
+        }
+    };
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row([now_ms], claimed_row)
+        .optional()?)
 }
 
-/// The event `seq` if it is still waiting to be applied.
+/// The event `seq` if it is still waiting to be applied (and, on PostgreSQL, not being
+/// applied by another worker right now).
 pub fn claim_seq(conn: &Connection, seq: i64) -> Result<Option<Claimed>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, id, type, account, livemode, created, attempts, payload FROM events
-         WHERE seq = ?1 AND status IN ('pending', 'failed')",
-    )?;
-    Ok(stmt.query_row([seq], claimed_row).optional()?)
+    let sql = match conn.backend() {
+        Backend::Sqlite => {
+            "SELECT seq, id, type, account, livemode, created, attempts, payload FROM events
+             WHERE seq = ?1 AND status IN ('pending', 'failed')"
+        }
+        Backend::Postgres => {
+            "SELECT seq, id, type, account, livemode, created, attempts, payload FROM events
+             WHERE seq = ?1 AND status IN ('pending', 'failed')
+             FOR UPDATE SKIP LOCKED"
+        }
+    };
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row([seq], claimed_row)
+        .optional()?)
+}
+
+/// Takes the apply lock of object `id` until the transaction ends; `false` when another
+/// transaction holds it. SQLite serialises applies (one writer), so it is always free
+/// there; on PostgreSQL two workers apply at once, and a handler that reads before it
+/// writes (flags, history, refunds) must not interleave with another on one object.
+pub fn lock_object(conn: &Connection, id: &str) -> Result<bool> {
+    match conn.backend() {
+        Backend::Sqlite => Ok(true),
+        Backend::Postgres => Ok(conn.query_row(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended(?1, 0))",
+            [id],
+            |r| r.get(0),
+        )?),
+    }
 }
 
 /// The earliest time a pending or failed event becomes due (for idle workers).
 pub fn next_due_at(conn: &Connection) -> Result<Option<i64>> {
     Ok(conn.query_row(
-        "SELECT min(next_attempt_ms) FROM events INDEXED BY events_due
-         WHERE status IN ('pending', 'failed')",
+        match conn.backend() {
+            Backend::Sqlite => {
+                "SELECT min(next_attempt_ms) FROM events INDEXED BY events_due
+                 WHERE status IN ('pending', 'failed')"
+            }
+            Backend::Postgres => {
+                "SELECT min(next_attempt_ms) FROM events WHERE status IN ('pending', 'failed')"
+            }
+        },
         (),
         |r| r.get(0),
     )?)

@@ -82,7 +82,8 @@ pub fn open(
                            THEN NULL ELSE flags.resolved_at END,
              resolved_by = CASE WHEN flags.status = 'resolved' AND excluded.ev_created > flags.ev_created
                            THEN NULL ELSE flags.resolved_by END,
-             ev_created = max(flags.ev_created, excluded.ev_created)",
+             ev_created = CASE WHEN flags.ev_created > excluded.ev_created
+                              THEN flags.ev_created ELSE excluded.ev_created END",
     )?
     .execute(params![kind.as_str(), object_id, customer, ev_created, detail])?;
     Ok(())
@@ -101,7 +102,7 @@ pub fn resolve_by_event(
     let n = conn
         .prepare_cached(
             "UPDATE flags SET status = 'resolved', resolved_at = ?4, resolved_by = ?3,
-                    ev_created = max(ev_created, ?5)
+                    ev_created = CASE WHEN ev_created > ?5 THEN ev_created ELSE ?5 END
              WHERE kind = ?1 AND object_id = ?2 AND status = 'open' AND ev_created <= ?5",
         )?
         .execute(params![kind.as_str(), object_id, by, now, ev_created])?;

@@ -49,6 +49,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0006_gap_repair.sql"),
         sqlite_hook: None,
     },
+    Migration {
+        sqlite: include_str!("../../migrations/0007_catalog_generation.sql"),
+        postgres: include_str!("../../migrations/postgres/0007_catalog_generation.sql"),
+        sqlite_hook: None,
+    },
 ];
 
 /// Number of the newest migration this binary knows.

@@ -124,7 +124,8 @@ pub fn mark_deleted(
     conn.prepare_cached(&format!(
         "INSERT INTO {t} (id, deleted, raw, ev_created, ev_seq) VALUES (?1, 1, ?2, ?3, ?4)
          ON CONFLICT (id) DO UPDATE SET deleted = 1,
-             ev_created = max({t}.ev_created, excluded.ev_created),
+             ev_created = CASE WHEN {t}.ev_created > excluded.ev_created
+                               THEN {t}.ev_created ELSE excluded.ev_created END,
              ev_seq = CASE WHEN excluded.ev_created >= {t}.ev_created THEN excluded.ev_seq ELSE {t}.ev_seq END"
     ))?
     .execute(params![id, raw, v.created, v.seq])?;
@@ -148,9 +149,13 @@ pub fn replace_items(conn: &Connection, subscription: &str, items: &[ItemRow]) -
     conn.prepare_cached("DELETE FROM subscription_items WHERE subscription = ?1")?
         .execute([subscription])?;
     let mut insert = conn.prepare_cached(
-        "INSERT OR REPLACE INTO subscription_items
+        "INSERT INTO subscription_items
             (id, subscription, price, quantity, unit_amount, currency, interval, interval_count)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (id) DO UPDATE SET subscription = excluded.subscription,
+             price = excluded.price, quantity = excluded.quantity,
+             unit_amount = excluded.unit_amount, currency = excluded.currency,
+             interval = excluded.interval, interval_count = excluded.interval_count",
     )?;
     for item in items {
         insert.execute(params![

@@ -49,12 +49,51 @@ fn init_tracing() {
     });
 }
 
-/// A config for tests: port 0, a database in `dir`, no log file, fast retries.
+/// The environment variable naming a PostgreSQL cluster's admin URL: when set, every
+/// test runs on a fresh PostgreSQL database of that cluster instead of SQLite
+/// (`scripts/test.sh` runs the suite both ways).
+pub const POSTGRES_ENV: &str = "BILLD_TEST_POSTGRES";
+
+/// True when the suite runs on PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var_os(POSTGRES_ENV).is_some()
+}
+
+/// A new, empty PostgreSQL database on the test cluster, as a `[database] url`; `None`
+/// when the suite runs on SQLite.
+pub fn fresh_postgres() -> Option<String> {
+    let admin = std::env::var(POSTGRES_ENV).ok()?;
+    let name = format!("billd_t{}", uuid::Uuid::new_v4().simple());
+    // The blocking client runs its own runtime: off any test's runtime thread.
+    let (url, sql) = (admin.clone(), format!("CREATE DATABASE {name}"));
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("{POSTGRES_ENV}: cannot connect to the test cluster: {e}"));
+        client.batch_execute(&sql).expect("create a test database");
+    })
+    .join()
+    .expect("create a test database");
+    let (base, _) = admin.rsplit_once('/').expect("an admin URL ending in /dbname");
+    Some(format!("{base}/{name}"))
+}
+
+/// The `[database]` section of a config file for a test: a fresh PostgreSQL database
+/// when the suite runs on PostgreSQL, else `db` (a SQLite file).
+pub fn database_toml(db: &std::path::Path) -> String {
+    match fresh_postgres() {
+        Some(url) => format!("[database]\npath = {:?}\nurl = {url:?}\n", db.display().to_string()),
+        None => format!("[database]\npath = {:?}\n", db.display().to_string()),
+    }
+}
+
+/// A config for tests: port 0, a fresh database (in `dir`, or on the PostgreSQL test
+/// cluster), no log file, fast retries.
 pub fn test_config(dir: &std::path::Path) -> Config {
     let mut config = Config::default();
     config.server.listen = "127.0.0.1:0".parse().unwrap();
     config.server.shutdown_grace_secs = 5;
     config.database.path = dir.join("billd.sqlite");
+    config.database.url = fresh_postgres();
     config.log.dir = "".into();
     config.workers.poll_interval_ms = 50;
     config.workers.backoff_base_ms = 10;

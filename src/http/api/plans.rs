@@ -1,15 +1,16 @@
 //! `GET /stripe/plans`: the active products with their active prices, from memory.
 //!
-//! The list is read from the mirror and kept for `[stripe] plans_cache_ttl_secs`.
-//! Workers clear it as soon as they apply a product, price or plan event
-//! ([`PlansCache::invalidate`], wired in `app.rs`), so a change arriving by webhook
-//! shows on the next request. Changes written by another process (`billd plans sync`)
-//! cannot clear this process's memory: they show when the TTL runs out.
+//! The list is read from the mirror and kept while the catalog's generation in the
+//! database (bumped by a trigger on every write to `products` or `prices`, whoever
+//! writes: a worker of any node, `billd plans sync`, `billd sync`) is unchanged, and
+//! for `[stripe] plans_cache_ttl_secs` at most. Each request reads that one number, so
+//! a change made by another process shows on the next request, on every node.
 
 use std::{
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
+
 
 use axum::{Json, extract::State};
 use serde::Serialize;
@@ -19,54 +20,50 @@ use crate::{
     store::catalog::{self, Plan},
 };
 
-/// The cached list. A generation number, bumped by every invalidation, keeps a read of
-/// the mirror that started before an invalidation from being cached after it.
+/// The list read at one catalog generation.
 pub struct PlansCache {
     ttl: Duration,
-    inner: Mutex<Inner>,
+    cached: Mutex<Option<Cached>>,
 }
 
-#[derive(Default)]
-struct Inner {
-    generation: u64,
-    cached: Option<(Instant, Arc<Vec<Plan>>)>,
+struct Cached {
+    generation: i64,
+    at: Instant,
+    plans: Arc<Vec<Plan>>,
 }
 
 impl PlansCache {
     pub fn new(ttl: Duration) -> PlansCache {
         PlansCache {
             ttl,
-            inner: Mutex::default(),
+            cached: Mutex::default(),
         }
     }
 
-    /// Forgets the list: the next request reads the mirror.
-    pub fn invalidate(&self) {
-        let mut inner = self.lock();
-        inner.generation += 1;
-        inner.cached = None;
+    /// The list kept for `generation`, if it is still fresh.
+    fn get(&self, generation: i64) -> Option<Arc<Vec<Plan>>> {
+        let cached = self.lock();
+        cached
+            .as_ref()
+            .filter(|c| c.generation == generation && c.at.elapsed() < self.ttl)
+            .map(|c| c.plans.clone())
     }
 
-    /// The cached list if it is fresh, else the generation to fill it under.
-    fn fresh(&self) -> Result<Arc<Vec<Plan>>, u64> {
-        let inner = self.lock();
-        match &inner.cached {
-            Some((at, plans)) if at.elapsed() < self.ttl => Ok(plans.clone()),
-            _ => Err(inner.generation),
+    /// Keeps `plans`, read at or after `generation` (a write since then bumped the
+    /// generation, so the next request reads again).
+    fn fill(&self, generation: i64, plans: Arc<Vec<Plan>>) {
+        if !self.ttl.is_zero() {
+            *self.lock() = Some(Cached {
+                generation,
+                at: Instant::now(),
+                plans,
+            });
         }
     }
 
-    /// Keeps `plans`, read under `generation`, unless an invalidation came since.
-    fn fill(&self, generation: u64, plans: Arc<Vec<Plan>>) {
-        let mut inner = self.lock();
-        if inner.generation == generation && !self.ttl.is_zero() {
-            inner.cached = Some((Instant::now(), plans));
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // The guarded data is always consistent (two plain assignments).
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Cached>> {
+        // The guarded data is always consistent (one assignment).
+        self.cached.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -83,14 +80,21 @@ fn shared<S: serde::Serializer>(plans: &Arc<Vec<Plan>>, s: S) -> Result<S::Ok, S
 }
 
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Plans>> {
-    let plans = match state.plans.fresh() {
-        Ok(plans) => plans,
-        Err(generation) => {
-            let plans = Arc::new(state.store.run(|c| catalog::plans(c)).await?);
-            state.plans.fill(generation, plans.clone());
-            plans
-        }
-    };
+    let cache = state.plans.clone();
+    let plans = state
+        .store
+        .run(move |c| {
+            // The generation first: a write after it bumps it, so what is read below is
+            // never kept past that write.
+            let generation = catalog::generation(c)?;
+            if let Some(plans) = cache.get(generation) {
+                return Ok(plans);
+            }
+            let plans = Arc::new(catalog::plans(c)?);
+            cache.fill(generation, plans.clone());
+            Ok(plans)
+        })
+        .await?;
     Ok(Json(Plans {
         data: plans,
         has_more: false,
@@ -111,23 +115,18 @@ mod tests {
     }
 
     #[test]
-    fn a_read_started_before_an_invalidation_is_not_cached() {
+    fn a_list_is_kept_for_its_generation_only() {
         let cache = PlansCache::new(Duration::from_secs(300));
-        let generation = cache.fresh().unwrap_err();
-        cache.invalidate();
-        cache.fill(generation, plan("prod_old"));
-        let generation = cache.fresh().unwrap_err();
-        cache.fill(generation, plan("prod_new"));
-        assert_eq!(cache.fresh().unwrap()[0].id, "prod_new");
-        cache.invalidate();
-        assert!(cache.fresh().is_err());
+        assert!(cache.get(1).is_none());
+        cache.fill(1, plan("prod_old"));
+        assert_eq!(cache.get(1).unwrap()[0].id, "prod_old");
+        assert!(cache.get(2).is_none());
     }
 
     #[test]
     fn a_zero_ttl_caches_nothing() {
         let cache = PlansCache::new(Duration::ZERO);
-        let generation = cache.fresh().unwrap_err();
-        cache.fill(generation, plan("prod_1"));
-        assert!(cache.fresh().is_err());
+        cache.fill(1, plan("prod_1"));
+        assert!(cache.get(1).is_none());
     }
 }

@@ -193,27 +193,11 @@ impl Connection {
         }
     }
 
-    /// The SQLite connection underneath, for the store's SQLite-only work (backups,
-    /// pragmas, migrations); `None` on PostgreSQL.
-    pub(crate) fn as_sqlite(&self) -> Option<&rusqlite::Connection> {
-        match &self.inner {
-            Inner::Sqlite(c) => Some(c),
-            Inner::Postgres(_) => None,
-        }
-    }
-
-    pub(crate) fn as_sqlite_mut(&mut self) -> Option<&mut rusqlite::Connection> {
-        match &mut self.inner {
-            Inner::Sqlite(c) => Some(c),
-            Inner::Postgres(_) => None,
-        }
-    }
-
     /// Runs `f` with the PostgreSQL client underneath; `None` on SQLite.
     pub(crate) fn with_pg<R>(&self, f: impl FnOnce(&mut postgres::Client) -> R) -> Option<R> {
         match &self.inner {
             Inner::Sqlite(_) => None,
-            Inner::Postgres(c) => Some(f(&mut c.borrow_mut().client)),
+            Inner::Postgres(c) => Some(f(c.borrow_mut().client())),
         }
     }
 
@@ -226,7 +210,7 @@ impl Connection {
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         match &self.inner {
             Inner::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Inner::Postgres(c) => Ok(c.borrow_mut().client.batch_execute(sql)?),
+            Inner::Postgres(c) => Ok(c.borrow_mut().client().batch_execute(sql)?),
         }
     }
 
@@ -405,7 +389,7 @@ impl Statement<'_> {
             StatementInner::Sqlite(s) => params.with_values(&mut |v| sqlite::execute(s, v)),
             StatementInner::Postgres { conn, stmt } => {
                 let mut c = conn.borrow_mut();
-                params.with_values(&mut |v| pg::execute(&mut c.client, stmt, v))
+                params.with_values(&mut |v| pg::execute(c.client(), stmt, v))
             }
         }
     }
@@ -453,7 +437,7 @@ impl Statement<'_> {
             }
             StatementInner::Postgres { conn, stmt } => {
                 let mut c = conn.borrow_mut();
-                let rows = params.with_values(&mut |v| pg::query(&mut c.client, stmt, v))?;
+                let rows = params.with_values(&mut |v| pg::query(c.client(), stmt, v))?;
                 Ok(Rows {
                     inner: RowsInner::Postgres(rows.into_iter()),
                     current: None,

@@ -68,6 +68,10 @@ impl PgTarget {
     /// A new session, set up for billd: durable commits unless `durable` is false,
     /// bounded lock waits, and an idle transaction of a stuck process cut off.
     pub(crate) fn connect(&self, durable: bool) -> Result<PgConn> {
+        off_runtime(|| self.connect_here(durable))
+    }
+
+    fn connect_here(&self, durable: bool) -> Result<PgConn> {
         let mut client = match &self.tls {
             Some(tls) => self.config.connect(tls.clone())?,
             None => self.config.connect(postgres::NoTls)?,
@@ -81,10 +85,24 @@ impl PgTarget {
             self.lock_timeout_ms,
         ))?;
         Ok(PgConn {
-            client,
+            client: Some(client),
             cache: HashMap::new(),
         })
     }
+}
+
+/// Runs `f` (which blocks on the client's own runtime) on a thread of its own when
+/// called from a tokio runtime thread, where blocking on another runtime panics.
+/// Opening and closing sessions may happen there (a store opened or dropped by async
+/// code); queries always run on blocking threads ([`crate::store::Store::run`]).
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
 }
 
 fn make_tls() -> tokio_postgres_rustls::MakeRustlsConnect {
@@ -103,8 +121,17 @@ fn make_tls() -> tokio_postgres_rustls::MakeRustlsConnect {
 
 /// A session and its prepared statements.
 pub(crate) struct PgConn {
-    pub(super) client: Client,
+    /// Always `Some` until dropped.
+    client: Option<Client>,
     cache: HashMap<String, Statement>,
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            off_runtime(move || drop(client));
+        }
+    }
 }
 
 /// Statements kept per session before the cache starts over (dynamic SQL such as
@@ -112,11 +139,15 @@ pub(crate) struct PgConn {
 const CACHE_CAPACITY: usize = 256;
 
 impl PgConn {
+    pub(super) fn client(&mut self) -> &mut Client {
+        self.client.as_mut().expect("a session is open until dropped")
+    }
+
     pub(super) fn prepare(&mut self, sql: &str) -> Result<Statement> {
         if let Some(s) = self.cache.get(sql) {
             return Ok(s.clone());
         }
-        let stmt = self.client.prepare(&rewrite_placeholders(sql))?;
+        let stmt = self.client().prepare(&rewrite_placeholders(sql))?;
         if self.cache.len() >= CACHE_CAPACITY {
             self.cache.clear();
         }

@@ -117,9 +117,10 @@ pub fn record_subscription_version(
 
 fn insert_version_items(conn: &Connection, version: i64, items: &[ItemRow]) -> Result<()> {
     let mut insert = conn.prepare_cached(
-        "INSERT OR IGNORE INTO subscription_version_items
+        "INSERT INTO subscription_version_items
             (version, item, price, quantity, unit_amount, currency, interval, interval_count)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT DO NOTHING",
     )?;
     for i in items {
         insert.execute(params![
@@ -160,40 +161,45 @@ pub fn seed_history(conn: &Connection, subscription: &str) -> Result<bool> {
         return Ok(false);
     }
     conn.prepare_cached(
-        "INSERT OR IGNORE INTO subscription_versions
+        "INSERT INTO subscription_versions
             (subscription, ev_created, ev_seq, status, customer, currency, items_key, terminal)
          SELECT id, coalesce(start_date, created), -2,
                 CASE WHEN trial_end > coalesce(start_date, created) THEN 'trialing' ELSE 'active' END,
                 customer, currency, 'backfill', 0
          FROM subscriptions
          WHERE id = ?1 AND coalesce(start_date, created) < ev_created
-           AND coalesce(status, '') NOT IN ('incomplete', 'incomplete_expired')",
+           AND coalesce(status, '') NOT IN ('incomplete', 'incomplete_expired')
+         ON CONFLICT DO NOTHING",
     )?
     .execute([subscription])?;
     conn.prepare_cached(
-        "INSERT OR IGNORE INTO subscription_versions
+        "INSERT INTO subscription_versions
             (subscription, ev_created, ev_seq, status, customer, currency, items_key, terminal)
          SELECT id, trial_end, -1, 'active', customer, currency, 'backfill', 0
          FROM subscriptions
          WHERE id = ?1 AND trial_end > coalesce(start_date, created) AND trial_end < ev_created
-           AND coalesce(status, '') NOT IN ('incomplete', 'incomplete_expired', 'trialing')",
+           AND coalesce(status, '') NOT IN ('incomplete', 'incomplete_expired', 'trialing')
+         ON CONFLICT DO NOTHING",
     )?
     .execute([subscription])?;
     conn.prepare_cached(
-        "INSERT OR IGNORE INTO subscription_versions
+        "INSERT INTO subscription_versions
             (subscription, ev_created, ev_seq, status, customer, currency, items_key, terminal)
          SELECT id, ev_created, ev_seq, status, customer, currency, 'backfill',
-                deleted = 1 OR coalesce(status, '') IN ('canceled', 'incomplete_expired')
-         FROM subscriptions WHERE id = ?1",
+                CASE WHEN deleted = 1 OR coalesce(status, '') IN ('canceled', 'incomplete_expired')
+                     THEN 1 ELSE 0 END
+         FROM subscriptions WHERE id = ?1
+         ON CONFLICT DO NOTHING",
     )?
     .execute([subscription])?;
     conn.prepare_cached(
-        "INSERT OR IGNORE INTO subscription_version_items
+        "INSERT INTO subscription_version_items
             (version, item, price, quantity, unit_amount, currency, interval, interval_count)
          SELECT v.id, i.id, i.price, i.quantity, i.unit_amount, i.currency, i.interval,
                 i.interval_count
          FROM subscription_versions v JOIN subscription_items i ON i.subscription = v.subscription
-         WHERE v.subscription = ?1",
+         WHERE v.subscription = ?1
+         ON CONFLICT DO NOTHING",
     )?
     .execute([subscription])?;
     recompute(conn, Some(subscription))?;
@@ -223,16 +229,16 @@ fn recompute(conn: &Connection, subscription: Option<&str>) -> crate::store::db:
          ),
          b AS (
              SELECT id, subscription, ev_created, ev_seq, ended_now,
-                    (n = 1 OR lag(ended_now) OVER w IS NOT ended_now
-                     OR (ended_now = 0 AND (lag(status) OVER w IS NOT status
-                                            OR lag(items_key) OVER w IS NOT items_key)))
-                        AS changed_now
+                    CASE WHEN n = 1 OR lag(ended_now) OVER w IS DISTINCT FROM ended_now
+                         OR (ended_now = 0 AND (lag(status) OVER w IS DISTINCT FROM status
+                                                OR lag(items_key) OVER w IS DISTINCT FROM items_key))
+                         THEN 1 ELSE 0 END AS changed_now
              FROM a
              WINDOW w AS (PARTITION BY subscription ORDER BY ev_created, ev_seq)
          ),
          c AS (
              SELECT id, ended_now, changed_now,
-                    CASE WHEN changed_now
+                    CASE WHEN changed_now = 1
                          THEN coalesce(lead(ev_created) OVER (PARTITION BY subscription, changed_now
                                                               ORDER BY ev_created, ev_seq),
                                        9223372036854775807)
@@ -243,9 +249,9 @@ fn recompute(conn: &Connection, subscription: Option<&str>) -> crate::store::db:
          SET ended = c.ended_now, changed = c.changed_now, valid_to = c.valid_to_now
          FROM c
          WHERE subscription_versions.id = c.id
-           AND (subscription_versions.ended IS NOT c.ended_now
-                OR subscription_versions.changed IS NOT c.changed_now
-                OR subscription_versions.valid_to IS NOT c.valid_to_now)"
+           AND (subscription_versions.ended IS DISTINCT FROM c.ended_now
+                OR subscription_versions.changed IS DISTINCT FROM c.changed_now
+                OR subscription_versions.valid_to IS DISTINCT FROM c.valid_to_now)"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     match subscription {

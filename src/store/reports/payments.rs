@@ -51,7 +51,7 @@ pub fn revenue_span(conn: &Connection, currency: &str) -> Result<Option<(i64, i6
              UNION ALL SELECT (SELECT min(created) FROM refunds WHERE currency = ?1
                                 AND status IN ({REFUNDED_STATUSES}))
              UNION ALL SELECT (SELECT max(created) FROM refunds WHERE currency = ?1
-                                AND status IN ({REFUNDED_STATUSES})))"
+                                AND status IN ({REFUNDED_STATUSES}))) AS span"
     ))?;
     let (min, max): (Option<i64>, Option<i64>) =
         stmt.query_row([currency], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -129,7 +129,7 @@ pub fn failed_payments_span(conn: &Connection) -> Result<(Option<i64>, Option<i6
                  UNION ALL SELECT (SELECT min(created) FROM flags
                                    WHERE kind = 'payment_failed' AND status = 'open')
                  UNION ALL SELECT (SELECT max(created) FROM flags
-                                   WHERE kind = 'payment_failed' AND status = 'open'))",
+                                   WHERE kind = 'payment_failed' AND status = 'open')) AS span",
         )?
         .query_row((), |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
@@ -194,8 +194,8 @@ pub fn each_open_payment_failed_flag(
                              (SELECT currency FROM invoices WHERE id = f.object_id), '') AS currency
              FROM flags f
              WHERE f.kind = 'payment_failed' AND f.status = 'open'
-               AND f.created >= ?1 AND f.created < ?2)
-         WHERE ?3 IS NULL OR currency = ?3",
+               AND f.created >= ?1 AND f.created < ?2) AS open_flags
+         WHERE currency = ?3 OR ?3 IS NULL",
     )?;
     let mut rows = stmt.query(params![from, to, currency])?;
     while let Some(r) = rows.next()? {

@@ -41,7 +41,7 @@ pub fn each_held_item(
          LEFT JOIN subscription_version_items i ON i.version = v.id
          WHERE v.changed = 1 AND v.valid_to > ?1 AND v.ev_created <= ?1 AND v.ended = 0
            AND v.status IN ('active', 'past_due', 'trialing')
-           AND (?2 IS NULL OR coalesce(v.currency, i.currency) = ?2)",
+           AND (coalesce(v.currency, i.currency) = ?2 OR ?2 IS NULL)",
     )?;
     let mut rows = stmt.query(params![at, currency])?;
     while let Some(r) = rows.next()? {
@@ -151,7 +151,7 @@ pub fn each_version_span_item(
          FROM subscription_versions v
          LEFT JOIN subscription_version_items i ON i.version = v.id
          WHERE v.changed = 1 AND v.valid_to > v.ev_created AND v.ev_created < ?1
-           AND (?2 IS NULL OR coalesce(v.currency, i.currency) = ?2)",
+           AND (coalesce(v.currency, i.currency) = ?2 OR ?2 IS NULL)",
     )?;
     let mut rows = stmt.query(params![before, currency])?;
     while let Some(r) = rows.next()? {
