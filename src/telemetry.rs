@@ -17,10 +17,18 @@ use crate::config::{LogConfig, LogFormat};
 /// Keeps the file writer flushing; drop it last.
 pub struct Guard(#[allow(dead_code)] Option<WorkerGuard>);
 
+/// The PostgreSQL driver logs every statement's parameters at debug level: payloads,
+/// emails, token hashes. Its records stop at `warn`, whatever level is asked for
+/// (a directive added after the user's, so it wins for these targets).
+const QUIET_DRIVER: [&str; 2] = ["tokio_postgres=warn", "postgres=warn"];
+
 fn filter(default: &str) -> EnvFilter {
-    EnvFilter::try_from_default_env()
+    let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(default))
-        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    QUIET_DRIVER.iter().fold(filter, |f, d| {
+        f.add_directive(d.parse().expect("a valid directive"))
+    })
 }
 
 /// Logging for `billd serve`.

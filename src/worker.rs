@@ -271,8 +271,7 @@ impl Worker {
                 )),
             ));
         }
-        let object =
-            Event::object_of(&event.payload).map_err(|e| Failure::Error(e.to_string()))?;
+        let object = Event::object_of(&event.payload).map_err(|e| Failure::Error(e.to_string()))?;
         // Handlers read before they write: two workers applying events of one object at
         // once (PostgreSQL does not serialise applies as SQLite does) must not interleave.
         if let Some(id) = object_id(object)

@@ -99,17 +99,22 @@ async fn post(address: &str, event: &Value) {
 
 /// What a fixed billd would do for a dead event: read it again, as replay does, with a
 /// payload that this version can parse.
-fn fix_and_replay(db: &Path, id: &str) {
+fn fix_and_replay(dir: &Path, id: &str) {
     let mut event = fixture_as("customer.updated.json", id);
     event["livemode"] = false.into();
-    let store = billd::store::Store::open(db, 1, Duration::from_secs(5)).unwrap();
-    let conn = store.conn().unwrap();
-    conn.execute(
-        "UPDATE events SET payload = ?1 WHERE id = ?2",
-        billd::params![event.to_string(), id],
-    )
-    .unwrap();
-    inbox::requeue(&conn, id, billd::time::now_ms()).unwrap();
+    // Blocking database work: off the test's runtime thread.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let store = common::open_store(dir);
+            let conn = store.conn().unwrap();
+            conn.execute(
+                "UPDATE events SET payload = ?1 WHERE id = ?2",
+                billd::params![event.to_string(), id],
+            )
+            .unwrap();
+            inbox::requeue(&conn, id, billd::time::now_ms()).unwrap();
+        });
+    });
 }
 
 #[tokio::test]
@@ -131,7 +136,7 @@ async fn a_dead_event_alerts_once_and_its_recovery_is_announced_after_replay() {
     // Ids and counts only: nothing of the payload.
     assert!(!alert.to_string().contains("customer.updated"), "{alert}");
 
-    fix_and_replay(&app.dir.path().join("billd.sqlite"), "evt_alert_dead");
+    fix_and_replay(app.dir.path(), "evt_alert_dead");
     assert_eq!(app.settled("evt_alert_dead").await, Status::Processed);
     let resolved = wait_for(&receiver, 0, "event_dead", true).await;
     assert_eq!(resolved["kind"], "event_dead");
@@ -274,7 +279,7 @@ async fn two_processes_on_one_database_send_one_alert_not_two() {
     wait_for(&receiver, 0, "event_dead", false).await;
     // Both processes check every second: after three, each has seen the dead event.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    fix_and_replay(&dir.path().join("billd.sqlite"), "evt_alert_twice");
+    fix_and_replay(dir.path(), "evt_alert_twice");
     wait_for(&receiver, 0, "event_dead", true).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     for (_, stop, handle) in nodes {

@@ -789,12 +789,11 @@ async fn retention_of_the_hand_worked_dataset_is_as_worked_out() {
 /// `billd` against the test database, as cron runs it.
 fn billd(app: &TestApp, args: &[&str]) -> (i32, String, String) {
     let config = app.dir.path().join("billd.toml");
-    let db = app.dir.path().join("billd.sqlite");
     std::fs::write(
         &config,
         format!(
-            "[database]\npath = {:?}\n\n[log]\ndir = \"\"\n",
-            db.display().to_string()
+            "{}\n[log]\ndir = \"\"\n",
+            common::database_toml(app.dir.path())
         ),
     )
     .expect("write config");

@@ -2,11 +2,13 @@
 //! executable against its own temporary config and database, with stdin closed, and
 //! checks the exit code (0 success, 1 failure, 2 usage), stdout and stderr.
 
+mod common;
+
 use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use billd::store::{
@@ -37,8 +39,8 @@ impl TestEnv {
         let db = dir.path().join("billd.sqlite");
         let config = dir.path().join("billd.toml");
         let text = format!(
-            "[database]\npath = {}\n\n[log]\ndir = \"\"\n{extra}",
-            toml_string(&db)
+            "{}\n[log]\ndir = \"\"\n{extra}",
+            common::database_toml(dir.path())
         );
         std::fs::write(&config, text).expect("write config");
         TestEnv { dir, config, db }
@@ -70,9 +72,7 @@ impl TestEnv {
 
     /// Opens the database through the library, migrated, as the daemon would.
     fn store(&self) -> Store {
-        let store = Store::open(&self.db, 2, Duration::from_secs(5)).expect("open store");
-        store.migrate().expect("migrate");
-        store
+        common::open_store(self.dir.path())
     }
 
     /// Stores a fixture event (status pending) and returns its id.
@@ -99,7 +99,8 @@ impl TestEnv {
     }
 
     fn count(&self, sql: &str) -> i64 {
-        let conn = rusqlite::Connection::open(&self.db).expect("open db");
+        let store = self.store();
+        let conn = store.conn().expect("open db");
         conn.query_row(sql, (), |r| r.get(0)).expect("count query")
     }
 }
@@ -514,13 +515,37 @@ fn without_any_config_file_billd_says_where_it_looked() {
 }
 
 #[test]
-fn a_database_path_that_cannot_be_opened_fails_naming_the_key() {
+fn a_database_that_cannot_be_opened_fails_naming_the_key() {
+    if common::on_postgres() {
+        // Nothing listens on port 1.
+        let env = TestEnv::with_extra_config("");
+        let text = std::fs::read_to_string(&env.config).unwrap();
+        let url = regex_free_url(&text);
+        std::fs::write(
+            &env.config,
+            text.replace(&url, "postgres://billd@127.0.0.1:1/none"),
+        )
+        .unwrap();
+        env.run(&["events", "list"])
+            .fails()
+            .stderr_mentions("database.url");
+        return;
+    }
     // The database path is an existing directory: SQLite cannot open it.
     let env = TestEnv::new();
     std::fs::create_dir(&env.db).expect("make a directory where the database goes");
     env.run(&["events", "list"])
         .fails()
         .stderr_mentions("database.path");
+}
+
+/// The `url = "…"` value of a config text.
+fn regex_free_url(config: &str) -> String {
+    let line = config
+        .lines()
+        .find(|l| l.starts_with("url = "))
+        .expect("a url line");
+    line["url = ".len()..].trim_matches('"').to_string()
 }
 
 // ---------------------------------------------------------------- migrate
@@ -783,10 +808,11 @@ fn events_list_fits_the_terminal_width_and_cuts_a_long_error() {
     let env = TestEnv::new();
     let id = env.insert_fixture_event("customer.created.json");
     let long_error = format!("handler failed: {}", "a very long reason ".repeat(20));
-    let conn = rusqlite::Connection::open(&env.db).expect("open db");
+    let store = env.store();
+    let conn = store.conn().expect("open db");
     conn.execute(
         "UPDATE events SET status = 'failed', last_error = ?1 WHERE id = ?2",
-        rusqlite::params![long_error, id],
+        billd::params![long_error, id],
     )
     .expect("mark failed");
     let run = Run::of(env.billd().env("COLUMNS", "100").args(["events", "list"])).succeeds();

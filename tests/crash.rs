@@ -6,7 +6,6 @@ mod common;
 
 use std::{collections::BTreeSet, time::Duration};
 
-use billd::store::Store;
 use common::{daemon::*, fixture_as, sign};
 
 const EVENTS: usize = 400;
@@ -89,15 +88,15 @@ async fn killing_the_daemon_mid_burst_loses_and_doubles_nothing() {
     );
 
     // Every acknowledged event survived the kill.
-    let store = Store::open(&dir.path().join("billd.sqlite"), 2, Duration::from_secs(5)).unwrap();
-    let stored: BTreeSet<usize> = {
+    let store = common::open_store(dir.path());
+    let stored: BTreeSet<usize> = common::blocking(|| {
         let conn = store.conn().unwrap();
         let mut stmt = conn.prepare("SELECT id FROM events").unwrap();
         stmt.query_map((), |r| r.get::<_, String>(0))
             .unwrap()
             .map(|id| id.unwrap()["evt_crash_".len()..].parse().unwrap())
             .collect()
-    };
+    });
     assert!(acked.is_subset(&stored), "acknowledged events were lost");
 
     // Stripe retries what got no 2xx; it may also re-send some that did.
@@ -112,15 +111,10 @@ async fn killing_the_daemon_mid_burst_loses_and_doubles_nothing() {
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let waiting: i64 = store
-            .conn()
-            .unwrap()
-            .query_row(
-                "SELECT count(*) FROM events WHERE status <> 'processed'",
-                (),
-                |r| r.get(0),
-            )
-            .unwrap();
+        let waiting = common::count(
+            &store,
+            "SELECT count(*) FROM events WHERE status <> 'processed'",
+        );
         if waiting == 0 {
             break;
         }
@@ -132,24 +126,28 @@ async fn killing_the_daemon_mid_burst_loses_and_doubles_nothing() {
     }
     daemon.stop();
 
-    let conn = store.conn().unwrap();
-    let (events, once): (i64, i64) = conn
-        .query_row(
-            "SELECT count(*), sum(attempts = 1) FROM events WHERE id LIKE 'evt_crash_%'",
-            (),
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let (events, once, payments) = common::blocking(|| {
+        let conn = store.conn().unwrap();
+        let (events, once): (i64, i64) = conn
+            .query_row(
+                "SELECT count(*), sum(CASE WHEN attempts = 1 THEN 1 ELSE 0 END) FROM events
+                 WHERE id LIKE 'evt_crash_%'",
+                (),
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let payments: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM payments WHERE id LIKE 'pi_crash_%'",
+                (),
+                |r| r.get(0),
+            )
+            .unwrap();
+        (events, once, payments)
+    });
     assert_eq!(events, EVENTS as i64, "every event stored exactly once");
     // `attempts` is bumped in the apply's own transaction: 1 means applied exactly once.
     assert_eq!(once, EVENTS as i64, "every event applied exactly once");
-    let payments: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM payments WHERE id LIKE 'pi_crash_%'",
-            (),
-            |r| r.get(0),
-        )
-        .unwrap();
     assert_eq!(payments, EVENTS as i64);
 }
 
@@ -168,16 +166,17 @@ async fn sigterm_mid_burst_finishes_in_flight_work_and_loses_nothing() {
         "no clean stop logged"
     );
 
-    let store = Store::open(&dir.path().join("billd.sqlite"), 2, Duration::from_secs(5)).unwrap();
-    let conn = store.conn().unwrap();
-    let mut stmt = conn
-        .prepare("SELECT id, status, attempts FROM events")
-        .unwrap();
-    let rows: Vec<(String, String, i64)> = stmt
-        .query_map((), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let store = common::open_store(dir.path());
+    let rows: Vec<(String, String, i64)> = common::blocking(|| {
+        let conn = store.conn().unwrap();
+        let mut stmt = conn
+            .prepare("SELECT id, status, attempts FROM events")
+            .unwrap();
+        stmt.query_map((), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    });
     let stored: BTreeSet<usize> = rows
         .iter()
         .map(|(id, _, _)| id["evt_crash_".len()..].parse().unwrap())

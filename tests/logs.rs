@@ -14,16 +14,13 @@ const WEBHOOK_SECRET: &str = "whsec_logs_secret_value_123";
 async fn card_numbers_emails_secrets_and_tokens_never_reach_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
-    let token = {
-        let store =
-            billd::store::Store::open(&dir.path().join("billd.sqlite"), 2, Duration::from_secs(5))
-                .unwrap();
-        store.migrate().unwrap();
+    let store = common::open_store(dir.path());
+    let token = common::blocking(|| {
         let conn = store.conn().unwrap();
         billd::store::tokens::create(&conn, "logs", billd::store::tokens::Scope::Admin, 0)
             .unwrap()
             .token
-    };
+    });
     let daemon = Daemon::start(&config, WEBHOOK_SECRET);
     let client = reqwest::Client::new();
     let post = |body: String, secret: &str| {
@@ -107,18 +104,9 @@ async fn card_numbers_emails_secrets_and_tokens_never_reach_the_logs() {
     }
 
     // Wait until the three stored events were tried, then stop cleanly (flushes files).
-    let store =
-        billd::store::Store::open(&dir.path().join("billd.sqlite"), 2, Duration::from_secs(5))
-            .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let tried: i64 = store
-            .conn()
-            .unwrap()
-            .query_row("SELECT count(*) FROM events WHERE attempts > 0", (), |r| {
-                r.get(0)
-            })
-            .unwrap();
+        let tried = common::count(&store, "SELECT count(*) FROM events WHERE attempts > 0");
         if tried == 3 {
             break;
         }
@@ -146,7 +134,15 @@ async fn card_numbers_emails_secrets_and_tokens_never_reach_the_logs() {
         "the log file lacks the event type"
     );
     for thing in secret_things {
-        assert!(!stdout.contains(thing), "stdout log contains {thing:?}");
+        assert!(
+            !stdout.contains(thing),
+            "stdout log contains {thing:?}: {}",
+            stdout
+                .lines()
+                .filter(|l| l.contains(thing))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         assert!(!files.contains(thing), "log file contains {thing:?}");
     }
 }

@@ -907,12 +907,11 @@ async fn bad_report_parameters_answer_400_with_a_clear_message() {
 /// `billd` run as cron runs it: a shell script, no terminal, against the test database.
 fn cron(app: &TestApp, script_args: &str) -> (i32, String, String) {
     let config = app.dir.path().join("billd.toml");
-    let db = app.dir.path().join("billd.sqlite");
     std::fs::write(
         &config,
         format!(
-            "[database]\npath = {:?}\n\n[log]\ndir = \"\"\n",
-            db.display().to_string()
+            "{}\n[log]\ndir = \"\"\n",
+            common::database_toml(app.dir.path())
         ),
     )
     .expect("write config");

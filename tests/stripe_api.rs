@@ -138,9 +138,16 @@ impl Env {
         self.app
             .store
             .run(move |c| {
+                let object_id = if common::on_postgres() {
+                    "CAST(payload AS json) #>> '{data,object,id}'"
+                } else {
+                    "json_extract(payload, '$.data.object.id')"
+                };
                 let n: i64 = c.query_row(
-                    "SELECT count(*) FROM events WHERE type = ?1 AND status = 'processed'
-                       AND json_extract(payload, '$.data.object.id') = ?2",
+                    &format!(
+                        "SELECT count(*) FROM events WHERE type = ?1 AND status = 'processed'
+                           AND {object_id} = ?2"
+                    ),
                     [&type_, &object],
                     |r| r.get(0),
                 )?;

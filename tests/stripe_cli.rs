@@ -23,12 +23,13 @@ use wiremock::{
 
 const OPERATOR: &str = "ops-ada";
 
-/// A config for the binary: the database at `db`, Stripe at `api_base`.
-fn write_config(dir: &Path, db: &Path, api_base: &str) -> PathBuf {
+/// A config for the binary: the database of `dir`, Stripe at `api_base`.
+fn write_config(dir: &Path, api_base: &str) -> PathBuf {
     let path = dir.join("billd-cli.toml");
     let text = format!(
-        "[database]\npath = {db:?}\n\n[stripe]\napi_base = {api_base:?}\n\
-         payments_without_redirects = false\nretry_backoff_ms = 10\n\n[log]\ndir = \"\"\n"
+        "{db}\n[stripe]\napi_base = {api_base:?}\n\
+         payments_without_redirects = false\nretry_backoff_ms = 10\n\n[log]\ndir = \"\"\n",
+        db = common::database_toml(dir),
     );
     std::fs::write(&path, text).unwrap();
     path
@@ -125,11 +126,7 @@ async fn env() -> Option<Env> {
     ls.send_webhooks_to(&app.url("/stripe/webhook"), WEBHOOK_SECRET)
         .await;
     let admin = app.token(Scope::Admin).await;
-    let config = write_config(
-        app.dir.path(),
-        &app.dir.path().join("billd.sqlite"),
-        &ls.url,
-    );
+    let config = write_config(app.dir.path(), &ls.url);
     Some(Env {
         app,
         ls,
@@ -324,10 +321,8 @@ async fn plans_sync_shows_what_it_would_do_with_dry_run_then_mirrors_the_catalog
     ls.plan("basic-monthly", 1500, "eur").await;
     ls.plan("yen-monthly", 1200, "jpy").await;
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("billd.sqlite");
-    let config = write_config(dir.path(), &db, &ls.url);
-    let store = Store::open(&db, 2, std::time::Duration::from_secs(5)).unwrap();
-    store.migrate().unwrap();
+    let config = write_config(dir.path(), &ls.url);
+    let store = common::open_store(dir.path());
 
     let changes = |run: &Run| -> Vec<(String, String, String)> {
         run.json()
@@ -456,8 +451,7 @@ async fn plans_sync_pages_through_products_and_prices_where_stripe_has_the_price
         .mount(&mock)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("billd.sqlite");
-    let config = write_config(dir.path(), &db, &mock.uri());
+    let config = write_config(dir.path(), &mock.uri());
     let run = billd(&config, &["plans", "sync", "--format", "json"])
         .await
         .code(0);
@@ -477,7 +471,7 @@ async fn plans_sync_pages_through_products_and_prices_where_stripe_has_the_price
         .map(|r| r.url.path().to_string())
         .collect();
     assert!(!paths.iter().any(|p| p == "/v1/plans"), "{paths:?}");
-    let store = Store::open(&db, 2, std::time::Duration::from_secs(5)).unwrap();
+    let store = common::open_store(dir.path());
     assert_eq!(
         count(
             &store,
@@ -542,8 +536,7 @@ async fn sync_customers_backfills_what_stripe_has_and_a_rerun_adds_nothing() {
     .await;
 
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("billd.sqlite");
-    let config = write_config(dir.path(), &db, &ls.url);
+    let config = write_config(dir.path(), &ls.url);
     let run = billd(&config, &["sync", "customers", "--format", "json"])
         .await
         .code(0);
@@ -553,7 +546,7 @@ async fn sync_customers_backfills_what_stripe_has_and_a_rerun_adds_nothing() {
         run.json(),
         json!([{"resource": "customers", "synced": 106, "new": 106}])
     );
-    let store = Store::open(&db, 2, std::time::Duration::from_secs(5)).unwrap();
+    let store = common::open_store(dir.path());
     assert_eq!(count(&store, "SELECT count(*) FROM customers").await, 106);
     assert_eq!(
         count(
@@ -755,8 +748,7 @@ async fn a_refund_with_an_unknown_outcome_says_so_and_is_retried_with_its_key() 
         .mount(&mock)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("billd.sqlite");
-    let config = write_config(dir.path(), &db, &mock.uri());
+    let config = write_config(dir.path(), &mock.uri());
 
     let failed = billd(
         &config,
@@ -826,7 +818,7 @@ async fn a_charge_captured_in_part_is_refunded_at_most_what_was_captured() {
         .mount(&mock)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &dir.path().join("billd.sqlite"), &mock.uri());
+    let config = write_config(dir.path(), &mock.uri());
 
     billd(
         &config,
@@ -858,7 +850,7 @@ async fn billd_refund_of_an_id_that_is_not_one_sends_nothing_and_fails() {
         .mount(&mock)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &dir.path().join("billd.sqlite"), &mock.uri());
+    let config = write_config(dir.path(), &mock.uri());
     for id in ["pi_1/../x", "pi_1?amount=1", "ch_1\r\nX-Evil: 1", "pi_"] {
         let run = billd(&config, &["refund", id, "--yes"]).await.code(1);
         run.stderr_has("not refunding: PAYMENT_ID must be a payment intent or charge id");

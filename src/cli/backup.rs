@@ -20,6 +20,12 @@ pub struct Args {
 impl Args {
     pub fn run(self, config_path: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
         let config = super::load_config(config_path)?;
+        if config.database.url.is_some() {
+            anyhow::bail!(
+                "billd backup copies a SQLite database; on PostgreSQL (database.url) use \
+                 pg_dump, or `billd db copy --to PATH.sqlite` for a SQLite copy"
+            );
+        }
         let db = &config.database.path;
         let mut shown = Shown::default();
         let done = match backup::backup(db, &self.path, self.force, |p| shown.show("backup", p)) {

@@ -15,7 +15,7 @@ impl Args {
     pub fn run(self, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
         let config = super::load_config(config_path)?;
         let store = crate::app::open_store(&config)?;
-        let path = config.database.path.display();
+        let path = store.describe();
         if self.status {
             let applied = store.applied_migrations()?;
             let latest = latest_migration();

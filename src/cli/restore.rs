@@ -28,6 +28,12 @@ pub struct Args {
 impl Args {
     pub fn run(self, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
         let config = super::load_config(config_path)?;
+        if config.database.url.is_some() {
+            bail!(
+                "billd restore replaces a SQLite database; on PostgreSQL (database.url) use \
+                 pg_restore, or `billd db copy` from a SQLite backup into an empty database"
+            );
+        }
         let db = &config.database.path;
         let from = &self.path;
         if same_file(from, db) {

@@ -132,7 +132,8 @@ impl Args {
             };
             let listed = runtime.block_on(list::each_page(&client, r.op, r.path, query, |page| {
                 let origin = Origin::api_response(now_secs(), client.livemode());
-                let new = write_page(&store, &r, &page, origin)
+                // Blocking database work inside the async listing: on a thread of its own.
+                let new = super::blocking(|| write_page(&store, &r, &page, origin))
                     .with_context(|| format!("cannot write {} to the mirror", r.name))?;
                 done.synced += page.len() as u64;
                 done.new += new;

@@ -22,8 +22,10 @@ pub enum Raised {
 /// Records that the condition of `kind` holds now, and claims the alert if one is due.
 pub fn raise(conn: &mut Connection, kind: &str, now_ms: i64, repeat_ms: i64) -> Result<Raised> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.prepare_cached("INSERT INTO alert_state (kind, firing) VALUES (?1, 0) ON CONFLICT DO NOTHING")?
-        .execute(params![kind])?;
+    tx.prepare_cached(
+        "INSERT INTO alert_state (kind, firing) VALUES (?1, 0) ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![kind])?;
     let new = tx
         .prepare_cached(
             "UPDATE alert_state

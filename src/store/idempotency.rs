@@ -50,6 +50,25 @@ pub fn claim(conn: &mut Connection, attempt: Attempt, now_ms: i64, lease_ms: i64
          WHERE created_ms < ?1 AND (state = 'done' OR lease_ms < ?2)",
         params![now_ms - KEEP_MS, now_ms],
     )?;
+    // Insert first: of two requests racing with one key (on PostgreSQL, perhaps on two
+    // nodes), one inserts and the other waits for its commit, then finds its row.
+    let inserted = tx.execute(
+        "INSERT INTO idempotency_keys
+             (token_id, key, fingerprint, state, created_ms, lease_ms)
+         VALUES (?1, ?2, ?3, 'running', ?4, ?5)
+         ON CONFLICT DO NOTHING",
+        params![
+            attempt.token_id,
+            attempt.key,
+            &attempt.fingerprint[..],
+            now_ms,
+            now_ms + lease_ms
+        ],
+    )? == 1;
+    if inserted {
+        tx.commit()?;
+        return Ok(Claim::Claimed);
+    }
     let found = tx
         .query_row(
             "SELECT fingerprint, state, lease_ms, status, content_type, body
@@ -68,21 +87,9 @@ pub fn claim(conn: &mut Connection, attempt: Attempt, now_ms: i64, lease_ms: i64
         )
         .optional()?;
     let claim = match found {
-        None => {
-            tx.execute(
-                "INSERT INTO idempotency_keys
-                     (token_id, key, fingerprint, state, created_ms, lease_ms)
-                 VALUES (?1, ?2, ?3, 'running', ?4, ?5)",
-                params![
-                    attempt.token_id,
-                    attempt.key,
-                    &attempt.fingerprint[..],
-                    now_ms,
-                    now_ms + lease_ms
-                ],
-            )?;
-            Claim::Claimed
-        }
+        // Released between the insert and the read: as if still running; the caller's
+        // retry finds the key free.
+        None => Claim::Running,
         Some((fingerprint, _, _, _, _, _)) if fingerprint != attempt.fingerprint[..] => {
             Claim::Conflict
         }

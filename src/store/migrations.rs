@@ -62,7 +62,7 @@ pub fn latest_migration() -> usize {
 }
 
 /// The advisory lock key PostgreSQL appliers take ("billd" in ASCII).
-const MIGRATION_LOCK: i64 = 0x6269_6c6c_64;
+const MIGRATION_LOCK: i64 = 0x62_696c_6c64;
 
 /// Applies every pending migration in one transaction; answers how many.
 pub(super) fn migrate(conn: &mut Connection) -> Result<usize> {
@@ -118,12 +118,21 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<usize> {
 pub(super) fn applied(conn: &Connection) -> Result<usize> {
     let n: i64 = match conn.backend() {
         Backend::Sqlite => conn.query_row("PRAGMA user_version", (), |r| r.get(0))?,
-        Backend::Postgres => conn.query_row(
-            "SELECT CASE WHEN to_regclass('billd_migrations') IS NULL THEN 0
-                    ELSE (SELECT coalesce(max(version), 0) FROM billd_migrations) END",
-            (),
-            |r| r.get(0),
-        )?,
+        Backend::Postgres => {
+            let exists: bool = conn.query_row(
+                "SELECT to_regclass('billd_migrations') IS NOT NULL",
+                (),
+                |r| r.get(0),
+            )?;
+            if !exists {
+                return Ok(0);
+            }
+            conn.query_row(
+                "SELECT coalesce(max(version), 0) FROM billd_migrations",
+                (),
+                |r| r.get(0),
+            )?
+        }
     };
     usize::try_from(n)
         .map_err(|_| StoreError::Database(db::Error::Other(format!("bad schema version {n}"))))

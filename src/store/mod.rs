@@ -104,7 +104,7 @@ pub enum Sync {
 #[derive(Debug, Clone)]
 pub enum Target {
     Sqlite(std::path::PathBuf),
-    Postgres(db::PgTarget),
+    Postgres(Box<db::PgTarget>),
 }
 
 /// Opens connections for the pool (and dedicated ones) with billd's session set-up.
@@ -192,7 +192,7 @@ impl Store {
         busy_timeout: Duration,
     ) -> Result<Store> {
         let target = db::PgTarget::new(url, password, busy_timeout)?;
-        Store::with_target(Target::Postgres(target), pool_size, busy_timeout)
+        Store::with_target(Target::Postgres(Box::new(target)), pool_size, busy_timeout)
     }
 
     /// Opens the database `[database]` selects: `url` (PostgreSQL) or `path` (SQLite).
@@ -233,6 +233,15 @@ impl Store {
 
     pub fn target(&self) -> &Target {
         &self.manager.target
+    }
+
+    /// The database as messages name it: the SQLite file, or the PostgreSQL URL without
+    /// its credentials.
+    pub fn describe(&self) -> String {
+        match &self.manager.target {
+            Target::Sqlite(p) => p.display().to_string(),
+            Target::Postgres(t) => t.describe(),
+        }
     }
 
     /// The SQLite file, or `None` on PostgreSQL.

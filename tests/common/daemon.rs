@@ -22,10 +22,10 @@ pub fn write_config(dir: &Path) -> PathBuf {
     let path = dir.join("billd.toml");
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace_secs = 5\n\
-         [database]\npath = \"{db}\"\n\
+         {db}\
          [workers]\npoll_interval_ms = 50\n\
          [log]\nformat = \"json\"\nlevel = \"debug\"\ndir = \"{logs}\"\n",
-        db = dir.join("billd.sqlite").display(),
+        db = super::database_toml(dir),
         logs = dir.join("logs").display(),
     );
     std::fs::write(&path, text).unwrap();

@@ -73,17 +73,69 @@ pub fn fresh_postgres() -> Option<String> {
     })
     .join()
     .expect("create a test database");
-    let (base, _) = admin.rsplit_once('/').expect("an admin URL ending in /dbname");
+    let (base, _) = admin
+        .rsplit_once('/')
+        .expect("an admin URL ending in /dbname");
     Some(format!("{base}/{name}"))
 }
 
-/// The `[database]` section of a config file for a test: a fresh PostgreSQL database
-/// when the suite runs on PostgreSQL, else `db` (a SQLite file).
-pub fn database_toml(db: &std::path::Path) -> String {
-    match fresh_postgres() {
-        Some(url) => format!("[database]\npath = {:?}\nurl = {url:?}\n", db.display().to_string()),
-        None => format!("[database]\npath = {:?}\n", db.display().to_string()),
+/// The database of a test directory: `dir/billd.sqlite`, or on PostgreSQL a fresh
+/// database whose URL is kept in `dir/postgres-url`, so that every helper (the
+/// in-process app, a `billd serve` child, a CLI run) given `dir` opens the same one.
+pub fn database_of(dir: &std::path::Path) -> billd::config::DatabaseConfig {
+    let mut db = billd::config::DatabaseConfig {
+        path: dir.join("billd.sqlite"),
+        ..Default::default()
+    };
+    if on_postgres() {
+        let file = dir.join("postgres-url");
+        db.url = Some(match std::fs::read_to_string(&file) {
+            Ok(url) => url,
+            Err(_) => {
+                let url = fresh_postgres().expect("on PostgreSQL");
+                std::fs::write(&file, &url).expect("keep the test database's URL");
+                url
+            }
+        });
     }
+    db
+}
+
+/// The `[database]` section of a config file for the database of `dir`.
+pub fn database_toml(dir: &std::path::Path) -> String {
+    let db = database_of(dir);
+    let mut text = format!("[database]\npath = {:?}\n", db.path.display().to_string());
+    if let Some(url) = &db.url {
+        text.push_str(&format!("url = {url:?}\n"));
+    }
+    text
+}
+
+/// The store of the database of `dir`, migrated, as the daemon would open it.
+pub fn open_store(dir: &std::path::Path) -> Store {
+    blocking(|| {
+        let store = Store::open_config(&database_of(dir)).expect("open the test database");
+        store.migrate().expect("migrate the test database");
+        store
+    })
+}
+
+/// Runs blocking database work on a thread of its own: a test's async code must not
+/// block its runtime (and PostgreSQL's blocking client refuses to run there).
+pub fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().expect("blocking work panicked"))
+}
+
+/// The first column of the first row of `sql` in the database of `store`, off the
+/// runtime thread.
+pub fn count(store: &Store, sql: &str) -> i64 {
+    blocking(|| {
+        store
+            .conn()
+            .expect("a connection")
+            .query_row(sql, (), |r| r.get(0))
+            .expect("count query")
+    })
 }
 
 /// A config for tests: port 0, a fresh database (in `dir`, or on the PostgreSQL test
@@ -92,8 +144,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     let mut config = Config::default();
     config.server.listen = "127.0.0.1:0".parse().unwrap();
     config.server.shutdown_grace_secs = 5;
-    config.database.path = dir.join("billd.sqlite");
-    config.database.url = fresh_postgres();
+    config.database = database_of(dir);
     config.log.dir = "".into();
     config.workers.poll_interval_ms = 50;
     config.workers.backoff_base_ms = 10;

@@ -11,7 +11,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-
 use axum::{Json, extract::State};
 use serde::Serialize;
 

@@ -168,7 +168,7 @@ pub struct Connection {
 
 enum Inner {
     Sqlite(rusqlite::Connection),
-    Postgres(RefCell<pg::PgConn>),
+    Postgres(Box<RefCell<pg::PgConn>>),
 }
 
 impl Connection {
@@ -181,7 +181,7 @@ impl Connection {
 
     pub(crate) fn from_pg(conn: pg::PgConn) -> Connection {
         Connection {
-            inner: Inner::Postgres(RefCell::new(conn)),
+            inner: Inner::Postgres(Box::new(RefCell::new(conn))),
             savepoints: Cell::new(0),
         }
     }

@@ -65,6 +65,20 @@ impl PgTarget {
         })
     }
 
+    /// `postgres://host:port/dbname`: never the user or password.
+    pub fn describe(&self) -> String {
+        let host = match self.config.get_hosts().first() {
+            Some(postgres::config::Host::Tcp(h)) => h.clone(),
+            Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        };
+        let port = self.config.get_ports().first().copied().unwrap_or(5432);
+        format!(
+            "postgres://{host}:{port}/{}",
+            self.config.get_dbname().unwrap_or("")
+        )
+    }
+
     /// A new session, set up for billd: durable commits unless `durable` is false,
     /// bounded lock waits, and an idle transaction of a stuck process cut off.
     pub(crate) fn connect(&self, durable: bool) -> Result<PgConn> {
@@ -140,7 +154,9 @@ const CACHE_CAPACITY: usize = 256;
 
 impl PgConn {
     pub(super) fn client(&mut self) -> &mut Client {
-        self.client.as_mut().expect("a session is open until dropped")
+        self.client
+            .as_mut()
+            .expect("a session is open until dropped")
     }
 
     pub(super) fn prepare(&mut self, sql: &str) -> Result<Statement> {
@@ -199,8 +215,20 @@ pub(super) fn rewrite_placeholders(sql: &str) -> String {
 }
 
 /// A parameter, encoded for whatever type the server inferred for its placeholder.
-#[derive(Debug)]
 struct Param<'a>(ValueRef<'a>);
+
+/// Never the value (payloads, emails, token hashes), only its kind and size.
+impl std::fmt::Debug for Param<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            ValueRef::Null => f.write_str("NULL"),
+            ValueRef::Integer(_) => f.write_str("<integer>"),
+            ValueRef::Real(_) => f.write_str("<real>"),
+            ValueRef::Text(t) => write!(f, "<text, {} bytes>", t.len()),
+            ValueRef::Blob(b) => write!(f, "<blob, {} bytes>", b.len()),
+        }
+    }
+}
 
 type BoxError = Box<dyn StdError + Sync + Send>;
 
@@ -225,7 +253,7 @@ impl ToSql for Param<'_> {
             (ValueRef::Text(s), t) if is_text(t) || *t == Type::JSON => out.put_slice(s.as_bytes()),
             (ValueRef::Text(s), &Type::INT8) => out.put_i64(s.parse()?),
             (ValueRef::Blob(b), &Type::BYTEA) => out.put_slice(b),
-            (v, t) => return Err(format!("cannot bind {v:?} to a {t} parameter").into()),
+            (v, t) => return Err(format!("cannot bind {:?} to a {t} parameter", Param(v)).into()),
         }
         Ok(IsNull::No)
     }
