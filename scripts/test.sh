@@ -2,7 +2,9 @@
 # Runs every test billd has, on a fresh machine: the prerequisites are the Rust
 # toolchain (cargo) and python3 (for localstripe, the Stripe double, which this script
 # installs into .venv-localstripe/ from PyPI at a pinned version, and for the OpenAPI
-# validator, installed into .venv-openapi/).
+# validator, installed into .venv-openapi/). The suite runs twice: on SQLite, then on a
+# throwaway PostgreSQL cluster (Debian's postgresql package, installed with apt when
+# missing; scripts/pg-cluster.sh), started here and removed afterwards.
 # Usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,9 +54,28 @@ fi
 # measurements, run with `cargo bench`), but they must keep compiling.
 cargo check --locked --benches --quiet
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+pg_dir=/tmp/billd-test-pg-$$
+cleanup() {
+    rm -f "$log"
+    if [ -d "$pg_dir" ]; then scripts/pg-cluster.sh stop "$pg_dir" >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
 # No doc tests (there are none): their empty run would otherwise be the last line.
+echo "scripts/test.sh: the suite on SQLite" >&2
 cargo test --locked --lib --bins --tests "$@" 2>&1 | tee "$log"
+
+# The same integration suite on PostgreSQL: every test gets a fresh database of this
+# cluster (tests/common/mod.rs, BILLD_TEST_POSTGRES). With CI set, a cluster that
+# cannot start fails the run; without it, the PostgreSQL half is skipped with a warning.
+if pg_url=$(scripts/pg-cluster.sh start "$pg_dir"); then
+    echo "scripts/test.sh: the suite on PostgreSQL ($pg_url)" >&2
+    BILLD_TEST_POSTGRES="$pg_url" cargo test --locked --tests "$@" 2>&1 | tee -a "$log"
+elif [ -n "${CI:-}" ]; then
+    echo "scripts/test.sh: cannot start PostgreSQL for the second half of the suite" >&2
+    exit 1
+else
+    echo "scripts/test.sh: WARNING: no PostgreSQL cluster; the PostgreSQL half was skipped" >&2
+fi
 # One closing line for the whole run.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -5,6 +5,7 @@
 mod alerts;
 mod backup;
 mod config_check;
+mod db;
 mod doctor;
 mod events;
 mod flags;
@@ -87,6 +88,9 @@ pub enum Command {
     Backup(backup::Args),
     /// Replace the database with a backup (refused while a daemon uses it; asks unless --yes).
     Restore(restore::Args),
+    /// Move the database between SQLite and PostgreSQL.
+    #[command(subcommand)]
+    Db(db::Command),
 }
 
 /// Parses the command line, runs the command, maps the result to an exit code.
@@ -113,6 +117,7 @@ pub fn main() -> ExitCode {
                 Command::Doctor(args) => args.run(cli.config.as_deref(), format),
                 Command::Backup(args) => args.run(cli.config.as_deref()),
                 Command::Restore(args) => args.run(cli.config.as_deref()),
+                Command::Db(cmd) => cmd.run(cli.config.as_deref(), format),
             }
         }
     };

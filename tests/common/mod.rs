@@ -322,3 +322,366 @@ impl TestApp {
         }
     }
 }
+
+// Mirror comparison: two databases that applied the same inbox must hold the same
+// mirror, whichever nodes, workers and order applied it (tests/multinode.rs).
+
+/// A table the event handlers write, as a mirror comparison reads it.
+pub struct MirrorTable {
+    pub name: &'static str,
+    /// Columns that name a row whatever order the rows were inserted in: what the diff
+    /// lines up rows by.
+    pub key: &'static [&'static str],
+    /// Every row as JSON text (PostgreSQL's `to_jsonb`), without the columns that two
+    /// correct applies of the same events may still disagree on: surrogate ids drawn
+    /// in insert order, and wall-clock times of the apply.
+    pub select: &'static str,
+}
+
+/// Every table an event handler writes (migrations/postgres/*.sql). [`mirror_dump`]
+/// refuses a database with a table in neither this list nor [`NOT_MIRROR_TABLES`], so a
+/// new table has to be placed on one side before the comparison passes again.
+pub const MIRROR_TABLES: &[MirrorTable] = &[
+    MirrorTable {
+        name: "customers",
+        key: &["id"],
+        select: "SELECT to_jsonb(t)::text FROM customers t",
+    },
+    MirrorTable {
+        name: "payment_methods",
+        key: &["id"],
+        select: "SELECT to_jsonb(t)::text FROM payment_methods t",
+    },
+    MirrorTable {
+        name: "products",
+        key: &["id"],
+        select: "SELECT to_jsonb(t)::text FROM products t",
+    },
+    MirrorTable {
+        name: "prices",
+        key: &["id"],
+        select: "SELECT to_jsonb(t)::text FROM prices t",
+    },
+    MirrorTable {
+        name: "subscriptions",
+        key: &["id"],
+        select: "SELECT to_jsonb(t)::text FROM subscriptions t",
+    },
+    MirrorTable {
+        name: "subscription_items",
+        key: &["id"],
+        select: "SELECT to_jsonb(t)::text FROM subscription_items t",
+    },
+    MirrorTable {
+        name: "invoices",
+        key: &["id"],
+        select: "SELECT to_jsonb(t)::text FROM invoices t",
+    },
+    MirrorTable {
+        name: "payments",
+        key: &["id"],
+        select: "SELECT to_jsonb(t)::text FROM payments t",
+    },
+    MirrorTable {
+        name: "refunds",
+        key: &["id"],
+        select: "SELECT to_jsonb(t)::text FROM refunds t",
+    },
+    MirrorTable {
+        name: "checkout_sessions",
+        key: &["id"],
+        select: "SELECT to_jsonb(t)::text FROM checkout_sessions t",
+    },
+    MirrorTable {
+        name: "accounts",
+        key: &["id"],
+        select: "SELECT to_jsonb(t)::text FROM accounts t",
+    },
+    // `id` is drawn in insert order; `resolved_at` is the wall clock of the apply that
+    // resolved the flag (events resolve flags at `now`).
+    MirrorTable {
+        name: "flags",
+        key: &["kind", "object_id"],
+        select: "SELECT (to_jsonb(t) - 'id' - 'resolved_at')::text FROM flags t",
+    },
+    // `id` is drawn in insert order; a version is named by its subscription and event.
+    MirrorTable {
+        name: "subscription_versions",
+        key: &["subscription", "ev_seq"],
+        select: "SELECT (to_jsonb(t) - 'id')::text FROM subscription_versions t",
+    },
+    // `version` is the surrogate id above: replaced by the version's natural key.
+    MirrorTable {
+        name: "subscription_version_items",
+        key: &["subscription", "ev_seq", "item"],
+        select: "SELECT ((to_jsonb(i) - 'version')
+                         || jsonb_build_object('subscription', v.subscription, 'ev_seq', v.ev_seq))::text
+                 FROM subscription_version_items i
+                 JOIN subscription_versions v ON v.id = i.version",
+    },
+];
+
+/// Tables left out of mirror comparisons: the inbox itself (compared on its own), and
+/// what no event handler writes (tokens, audit, idempotency records, alert and gap-repair
+/// state, the migration ledger, the catalog's change counter).
+pub const NOT_MIRROR_TABLES: &[&str] = &[
+    "events",
+    "audit_log",
+    "api_tokens",
+    "idempotency_keys",
+    "alert_state",
+    "gap_repair",
+    "billd_migrations",
+    "catalog_generation",
+];
+
+/// Each mirror table's rows as sorted JSON text.
+pub type MirrorDump = std::collections::BTreeMap<&'static str, Vec<String>>;
+
+/// The mirror of a PostgreSQL database, off the runtime thread. Panics if the database
+/// has a table that neither [`MIRROR_TABLES`] nor [`NOT_MIRROR_TABLES`] names.
+pub fn mirror_dump(store: &Store) -> MirrorDump {
+    blocking(|| {
+        let conn = store.conn().expect("a connection");
+        let mut stmt = conn
+            .prepare(
+                "SELECT table_name::text FROM information_schema.tables
+                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+            )
+            .expect("list tables");
+        let tables: std::collections::BTreeSet<String> = stmt
+            .query_map((), |r| r.get(0))
+            .expect("list tables")
+            .map(|t| t.expect("a table name"))
+            .collect();
+        let known: std::collections::BTreeSet<String> = MIRROR_TABLES
+            .iter()
+            .map(|t| t.name)
+            .chain(NOT_MIRROR_TABLES.iter().copied())
+            .map(String::from)
+            .collect();
+        let unplaced: Vec<&String> = tables.difference(&known).collect();
+        assert!(
+            unplaced.is_empty(),
+            "tables neither compared nor excluded (add them to MIRROR_TABLES or \
+             NOT_MIRROR_TABLES in tests/common/mod.rs): {unplaced:?}"
+        );
+        MIRROR_TABLES
+            .iter()
+            .map(|t| {
+                let mut stmt = conn.prepare(t.select).expect(t.name);
+                let mut rows: Vec<String> = stmt
+                    .query_map((), |r| r.get(0))
+                    .expect(t.name)
+                    .map(|row| row.expect(t.name))
+                    .collect();
+                rows.sort();
+                (t.name, rows)
+            })
+            .collect()
+    })
+}
+
+/// Asserts that two mirrors are equal; otherwise panics with, per table, the rows only
+/// one side has and the columns that differ in rows both have (lined up by key).
+pub fn assert_same_mirror(expected: &MirrorDump, actual: &MirrorDump, what: &str) {
+    const SHOWN_PER_TABLE: usize = 12;
+    let mut report = Vec::new();
+    for table in MIRROR_TABLES {
+        let keyed = |dump: &MirrorDump| -> std::collections::BTreeMap<String, serde_json::Map<String, Value>> {
+            dump.get(table.name)
+                .into_iter()
+                .flatten()
+                .map(|text| {
+                    let Value::Object(row) = serde_json::from_str(text).expect("a JSON row") else {
+                        panic!("{}: a row that is not an object: {text}", table.name)
+                    };
+                    let key = table
+                        .key
+                        .iter()
+                        .map(|k| row.get(*k).map_or("null".into(), Value::to_string))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    (key, row)
+                })
+                .collect()
+        };
+        let (want, got) = (keyed(expected), keyed(actual));
+        let mut lines = Vec::new();
+        for (key, row) in &want {
+            match got.get(key) {
+                None => lines.push(format!("  {key}: missing")),
+                Some(other) if other != row => {
+                    let columns = row
+                        .keys()
+                        .chain(other.keys())
+                        .collect::<std::collections::BTreeSet<_>>();
+                    for c in columns {
+                        let (a, b) = (row.get(c), other.get(c));
+                        if a != b {
+                            lines.push(format!(
+                                "  {key}: {c}: expected {} got {}",
+                                shorten(a),
+                                shorten(b)
+                            ));
+                        }
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        for key in got.keys().filter(|k| !want.contains_key(*k)) {
+            lines.push(format!("  {key}: unexpected row"));
+        }
+        if !lines.is_empty() {
+            let more = lines.len().saturating_sub(SHOWN_PER_TABLE);
+            lines.truncate(SHOWN_PER_TABLE);
+            if more > 0 {
+                lines.push(format!("  … and {more} more"));
+            }
+            report.push(format!(
+                "{} ({} vs {} rows):\n{}",
+                table.name,
+                want.len(),
+                got.len(),
+                lines.join("\n")
+            ));
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "{what}: the mirrors differ (expected = the first, got = the second):\n{}",
+        report.join("\n")
+    );
+}
+
+/// A JSON value for a diff line, cut to a readable length (`raw` columns are long).
+fn shorten(v: Option<&Value>) -> String {
+    const MAX: usize = 160;
+    let text = v.map_or("(no column)".to_string(), Value::to_string);
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// A fresh PostgreSQL database of the test cluster, migrated, opened as a store.
+/// Panics when the suite runs on SQLite.
+pub fn fresh_postgres_store() -> Store {
+    let url = fresh_postgres().expect("on PostgreSQL");
+    blocking(|| {
+        let store = Store::open_postgres(&url, None, 4, Duration::from_secs(5))
+            .expect("open a fresh PostgreSQL database");
+        store.migrate().expect("migrate it");
+        store
+    })
+}
+
+/// Copies every event of `from`'s inbox into the empty inbox of `to`, every column
+/// (`seq` included, so the ordering rule sees the same versions) but the apply's own:
+/// each copy is `pending`, never attempted, due at once. Returns how many were copied.
+/// The serial replay a multi-node run is compared with starts from this copy.
+pub fn copy_inbox_for_replay(from: &Store, to: &Store) -> usize {
+    use billd::store::db::{ToSql, Value as SqlValue};
+    blocking(|| {
+        let source = from.conn().expect("a connection");
+        let mut stmt = source
+            .prepare("SELECT * FROM events ORDER BY seq")
+            .expect("read the inbox");
+        let columns = stmt.column_names();
+        let reset = |column: &str| -> Option<SqlValue> {
+            match column {
+                "status" => Some(SqlValue::Text("pending".into())),
+                "attempts" | "next_attempt_ms" => Some(SqlValue::Integer(0)),
+                "processed_at_ms" | "last_error" => Some(SqlValue::Null),
+                _ => None,
+            }
+        };
+        let mut events: Vec<Vec<SqlValue>> = Vec::new();
+        let mut rows = stmt.query(()).expect("read the inbox");
+        while let Some(row) = rows.next().expect("an inbox row") {
+            events.push(
+                columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        reset(c).unwrap_or_else(|| SqlValue::from(row.get_ref(i).expect(c)))
+                    })
+                    .collect(),
+            );
+        }
+        let mut target = to.conn().expect("a connection");
+        let tx = target.transaction().expect("a transaction");
+        let insert = format!(
+            "INSERT INTO events ({}) VALUES ({})",
+            columns.join(", "),
+            (1..=columns.len())
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for event in &events {
+            let params: Vec<&dyn ToSql> = event.iter().map(|v| v as &dyn ToSql).collect();
+            tx.execute(&insert, params).expect("copy an event");
+        }
+        if to.backend() == billd::store::Backend::Postgres {
+            // Explicit seqs leave the identity behind: an event stored later must not
+            // draw a seq already taken.
+            tx.execute_batch(
+                "SELECT setval(pg_get_serial_sequence('events', 'seq'),
+                               (SELECT coalesce(max(seq), 1) FROM events))",
+            )
+            .expect("move the seq identity past the copies");
+        }
+        tx.commit().expect("commit the copy");
+        events.len()
+    })
+}
+
+/// Events still waiting to be applied (`pending` or `failed`).
+pub fn waiting(store: &Store) -> i64 {
+    count(
+        store,
+        "SELECT count(*) FROM events WHERE status IN ('pending', 'failed')",
+    )
+}
+
+/// Applies the inbox of `store` with one worker, one event per step, in claim order
+/// (`next_attempt_ms`, then `seq`), until nothing waits: the serial reference that
+/// concurrent applies are compared with. Returns the steps taken. Blocking.
+pub fn apply_serially(store: &Store) -> Vec<billd::worker::Step> {
+    let worker = billd::worker::Worker::new(
+        store.clone(),
+        replay_workers(),
+        billd::config::StripeMode::Test,
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    blocking(|| {
+        let mut steps = Vec::new();
+        loop {
+            let batch = worker.step_batch(1).expect("a serial step");
+            if batch.is_empty() {
+                let left = waiting(store);
+                if left == 0 {
+                    return steps;
+                }
+                // Only a failed event's retry can be waiting here: poll until it is due.
+                assert!(
+                    Instant::now() < deadline,
+                    "the serial replay did not finish: {left} waiting"
+                );
+            }
+            steps.extend(batch);
+        }
+    })
+}
+
+/// Worker settings for in-test workers: a failed event is retried within milliseconds
+/// (a test must not wait out production backoff; the attempt count shows the failure).
+pub fn replay_workers() -> billd::config::WorkerConfig {
+    billd::config::WorkerConfig {
+        backoff_base_ms: 5,
+        backoff_max_ms: 20,
+        ..Default::default()
+    }
+}

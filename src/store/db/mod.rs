@@ -19,7 +19,7 @@ mod value;
 use std::cell::{Cell, RefCell};
 
 pub use pg::PgTarget;
-pub use value::{FromSql, ToSql, ValueRef};
+pub use value::{FromSql, ToSql, Value, ValueRef};
 
 /// Which database a connection talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,6 +261,10 @@ impl Connection {
         let begin = match (self.backend(), behavior) {
             (Backend::Sqlite, TransactionBehavior::Immediate) => "BEGIN IMMEDIATE",
             (Backend::Sqlite, TransactionBehavior::Deferred) => "BEGIN DEFERRED",
+            (Backend::Sqlite, TransactionBehavior::Snapshot) => "BEGIN DEFERRED",
+            (Backend::Postgres, TransactionBehavior::Snapshot) => {
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+            }
             (Backend::Postgres, _) => "BEGIN",
         };
         self.execute_batch(begin)?;
@@ -286,6 +290,8 @@ impl Connection {
 pub enum TransactionBehavior {
     Deferred,
     Immediate,
+    /// Reads only, all from one snapshot (a copy or a backup of a live database).
+    Snapshot,
 }
 
 /// An open transaction; rolled back when dropped without [`Transaction::commit`].
@@ -384,6 +390,18 @@ enum StatementInner<'c> {
 }
 
 impl Statement<'_> {
+    /// The names of the result's columns.
+    pub fn column_names(&self) -> Vec<String> {
+        match &self.0 {
+            StatementInner::Sqlite(s) => s.column_names().into_iter().map(String::from).collect(),
+            StatementInner::Postgres { stmt, .. } => stmt
+                .columns()
+                .iter()
+                .map(|c| c.name().to_string())
+                .collect(),
+        }
+    }
+
     pub fn execute<P: Params>(&mut self, params: P) -> Result<usize> {
         match &mut self.0 {
             StatementInner::Sqlite(s) => params.with_values(&mut |v| sqlite::execute(s, v)),
