@@ -88,11 +88,7 @@ impl Command {
         let mut shown_tenths = 0;
         let copied = copy::copy(&source, &target, args.replace, |p| {
             // A line per table, and one per tenth of a large one.
-            let tenths = if p.total == 0 {
-                10
-            } else {
-                p.done * 10 / p.total
-            };
+            let tenths = (p.done * 10).checked_div(p.total).unwrap_or(10);
             if p.table != shown_table {
                 shown_table = p.table;
                 shown_tenths = 0;
