@@ -1,9 +1,11 @@
 //! Ingest: the group-commit writer that makes webhooks durable before they are answered.
 //!
-//! One dedicated thread owns a `synchronous=FULL` connection. Requests hand it their
+//! One dedicated thread per process owns a durable connection (SQLite
+//! `synchronous=FULL`, PostgreSQL `synchronous_commit=on`). Requests hand it their
 //! verified event and wait; it takes whatever has arrived, inserts it all in one
-//! transaction, commits (one fsync for the whole batch) and only then answers each
-//! request. Many concurrent deliveries therefore cost one fsync, not one each.
+//! transaction (one statement on PostgreSQL), commits (one fsync for the whole batch)
+//! and only then answers each request. Many concurrent deliveries therefore cost one
+//! fsync, not one each.
 
 use std::thread;
 
@@ -81,10 +83,8 @@ fn writer(mut conn: crate::store::Connection, mut rx: mpsc::Receiver<Job>, store
         let result = (|| -> Result<Vec<Inserted>, StoreError> {
             let tx =
                 conn.transaction_with_behavior(crate::store::TransactionBehavior::Immediate)?;
-            let outcomes = batch
-                .iter()
-                .map(|job| events::insert(&tx, &job.event, now))
-                .collect::<Result<Vec<_>, _>>()?;
+            let events: Vec<&NewEvent> = batch.iter().map(|job| &job.event).collect();
+            let outcomes = events::insert_batch(&tx, &events, now)?;
             tx.commit()?;
             Ok(outcomes)
         })();

@@ -83,6 +83,59 @@ pub fn insert(conn: &Connection, event: &NewEvent, now_ms: i64) -> Result<Insert
     })
 }
 
+/// Inserts a batch of events in the caller's transaction, answering for each whether it
+/// was new. On PostgreSQL the batch is one statement (`INSERT … SELECT FROM unnest(…)
+/// ON CONFLICT DO NOTHING RETURNING id`): one round trip however large the batch. An
+/// id another node inserted and has not committed yet makes the statement wait for
+/// that commit, so a duplicate is answered only once the original is durable.
+pub fn insert_batch(conn: &Connection, batch: &[&NewEvent], now_ms: i64) -> Result<Vec<Inserted>> {
+    if conn.backend() == Backend::Sqlite {
+        return batch.iter().map(|e| insert(conn, e, now_ms)).collect();
+    }
+    let column = |f: fn(&NewEvent) -> Option<&str>| batch.iter().map(|e| f(e)).collect::<Vec<_>>();
+    let ids = column(|e| Some(&e.id));
+    let types = column(|e| Some(&e.type_));
+    let accounts = column(|e| e.account.as_deref());
+    let versions = column(|e| e.api_version.as_deref());
+    let payloads = column(|e| Some(&e.payload));
+    let livemodes: Vec<i64> = batch.iter().map(|e| i64::from(e.livemode)).collect();
+    let created: Vec<i64> = batch.iter().map(|e| e.created).collect();
+    let inserted: std::collections::HashSet<String> = conn
+        .with_pg(|client| {
+            client.query(
+                "INSERT INTO events
+                    (id, type, account, livemode, api_version, created, received_at_ms, payload,
+                     next_attempt_ms)
+                 SELECT id, type, account, livemode, api_version, created, $8, payload, $8
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
+                             $6::bigint[], $7::text[])
+                      AS b (id, type, account, livemode, api_version, created, payload)
+                 ON CONFLICT (id) DO NOTHING
+                 RETURNING id",
+                &[
+                    &ids, &types, &accounts, &livemodes, &versions, &created, &payloads, &now_ms,
+                ],
+            )
+        })
+        .expect("a PostgreSQL connection")
+        .map_err(super::db::Error::from)?
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect();
+    // An id twice in one batch is inserted once: the first is new, the rest duplicates.
+    let mut answered = std::collections::HashSet::new();
+    Ok(batch
+        .iter()
+        .map(|e| {
+            if inserted.contains(&e.id) && answered.insert(e.id.as_str()) {
+                Inserted::New
+            } else {
+                Inserted::Duplicate
+            }
+        })
+        .collect())
+}
+
 /// An event as listed by the API and CLI (no payload).
 #[derive(Debug, Clone)]
 pub struct EventRow {
