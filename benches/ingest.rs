@@ -6,6 +6,10 @@
 //! event was fsync-committed), how fast the daemon's workers applied them, apply
 //! events/s of one worker stepping alone over a pre-filled inbox, and the daemon's
 //! peak RSS. Sizes: BENCH_EVENTS (default 20000), BENCH_CONCURRENCY (default 64).
+//!
+//! PostgreSQL mode: `BENCH_POSTGRES=postgres://user@host:port/postgres` (an admin URL;
+//! each run creates fresh databases there) and `BENCH_NODES=N` (default 1) starts N
+//! daemons on one database, the senders spread over them round-robin.
 
 use std::{
     io::{BufRead, BufReader},
@@ -71,26 +75,38 @@ fn count_processed(store: &Store) -> i64 {
         .unwrap()
 }
 
-fn main() {
-    let total = env_usize("BENCH_EVENTS", 20_000);
-    let concurrency = env_usize("BENCH_CONCURRENCY", 64);
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("billd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            // One loopback client stands in for all of Stripe's senders: the
-            // per-address webhook limit is lifted so it measures ingest, not the limit.
-            "[server]\nlisten = \"127.0.0.1:0\"\n[database]\npath = \"{}\"\n[log]\nformat = \"json\"\ndir = \"{}\"\n\
-             [limits]\nwebhook_burst = 1000000\nwebhook_per_sec = 1000000\n",
-            dir.path().join("billd.sqlite").display(),
-            dir.path().join("logs").display()
-        ),
-    )
-    .unwrap();
+/// A fresh database: a SQLite file in `dir`, or a new database on the PostgreSQL
+/// cluster of `BENCH_POSTGRES`. Answers its `[database]` section and a way to open it.
+fn fresh_database(dir: &std::path::Path, name: &str) -> (String, Store) {
+    match std::env::var("BENCH_POSTGRES") {
+        Ok(admin) => {
+            let db = format!("billd_bench_{name}_{}", std::process::id());
+            let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+            client
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}"
+                ))
+                .unwrap();
+            let url = format!("{}/{db}", admin.rsplit_once('/').unwrap().0);
+            let store = Store::open_postgres(&url, None, 4, Duration::from_secs(5)).unwrap();
+            (format!("[database]\nurl = {url:?}\n"), store)
+        }
+        Err(_) => {
+            let path = dir.join(format!("{name}.sqlite"));
+            let store = Store::open(&path, 2, Duration::from_secs(5)).unwrap();
+            (
+                format!("[database]\npath = {:?}\n", path.display().to_string()),
+                store,
+            )
+        }
+    }
+}
+
+/// Starts `billd serve` on `config`; answers the child and its webhook URL.
+fn start_node(config: &std::path::Path) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_billd"))
         .args(["serve", "--config"])
-        .arg(&config)
+        .arg(config)
         .env("STRIPE_SECRET_KEY", "sk_test_bench")
         .env("STRIPE_WEBHOOK_SECRET", SECRET)
         .stdin(Stdio::null())
@@ -111,6 +127,39 @@ fn main() {
     };
     // Keep draining the daemon's stdout so it never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
+    (child, address)
+}
+
+fn main() {
+    let total = env_usize("BENCH_EVENTS", 20_000);
+    let concurrency = env_usize("BENCH_CONCURRENCY", 64);
+    let nodes = env_usize("BENCH_NODES", 1).max(1);
+    let backend = if std::env::var_os("BENCH_POSTGRES").is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (database, store) = fresh_database(dir.path(), "ingest");
+    let mut children = Vec::new();
+    let mut addresses = Vec::new();
+    for n in 0..nodes {
+        let config = dir.path().join(format!("billd-{n}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                // One loopback client stands in for all of Stripe's senders: the
+                // per-address webhook limit is lifted so it measures ingest, not the limit.
+                "[server]\nlisten = \"127.0.0.1:0\"\n{database}[log]\nformat = \"json\"\ndir = \"{}\"\n\
+                 [limits]\nwebhook_burst = 1000000\nwebhook_per_sec = 1000000\n",
+                dir.path().join(format!("logs-{n}")).display()
+            ),
+        )
+        .unwrap();
+        let (child, address) = start_node(&config);
+        children.push(child);
+        addresses.push(address);
+    }
 
     let bodies: Vec<String> = (0..total).map(event).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -129,7 +178,7 @@ fn main() {
         for lane in 0..concurrency {
             let client = client.clone();
             let bodies = bodies.clone();
-            let address = address.clone();
+            let address = addresses[lane % addresses.len()].clone();
             lanes.push(tokio::spawn(async move {
                 let mut out = Vec::new();
                 for i in (lane..bodies.len()).step_by(concurrency) {
@@ -159,25 +208,23 @@ fn main() {
     let ingest_secs = started.elapsed().as_secs_f64();
     latencies.sort();
 
-    let store = Store::open(&dir.path().join("billd.sqlite"), 2, Duration::from_secs(5)).unwrap();
     while count_processed(&store) < total as i64 {
         std::thread::sleep(Duration::from_millis(20));
     }
     let daemon_apply_secs = started.elapsed().as_secs_f64();
-    let rss = peak_rss_mib(child.id());
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    let rss = children
+        .iter()
+        .map(|c| peak_rss_mib(c.id()))
+        .fold(0.0, f64::max);
+    for mut child in children {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+    }
 
     // One worker stepping alone over a pre-filled inbox.
-    let apply_dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        &apply_dir.path().join("apply.sqlite"),
-        2,
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let (_, store) = fresh_database(dir.path(), "apply");
     store.migrate().unwrap();
     {
         let mut conn = store.conn().unwrap();
@@ -219,8 +266,8 @@ fn main() {
     assert_eq!(applied, total);
 
     println!(
-        "billd bench: {total} events, {concurrency} connections | ingest {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | \
-         daemon applied all within {:.2} s ({:.0} events/s) | one worker alone {:.0} events/s | daemon peak RSS {:.1} MiB",
+        "billd bench ({backend}, {nodes} node(s)): {total} events, {concurrency} connections | ingest {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | \
+         daemon applied all within {:.2} s ({:.0} events/s) | one worker alone {:.0} events/s | peak RSS {:.1} MiB (largest node)",
         total as f64 / ingest_secs,
         percentile(&latencies, 0.50),
         percentile(&latencies, 0.99),

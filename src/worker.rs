@@ -27,14 +27,59 @@ use crate::{
     time::now_ms,
 };
 
-/// The `id` of an event's object, if it has one.
-fn object_id(object: &serde_json::value::RawValue) -> Option<std::borrow::Cow<'_, str>> {
+/// The keys of the rows an event's object writes or reads before writing: its own id,
+/// and the objects it names whose rows it shares or flags (a charge writes its payment
+/// intent's payment row and flags its invoice; a refund names its charge).
+fn object_keys(object: &serde_json::value::RawValue) -> Vec<String> {
+    use std::borrow::Cow;
     #[derive(serde::Deserialize)]
-    struct Id<'a> {
+    struct Keys<'a> {
         #[serde(borrow)]
-        id: Option<std::borrow::Cow<'a, str>>,
+        id: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        payment_intent: Option<Link<'a>>,
+        #[serde(borrow, default)]
+        charge: Option<Link<'a>>,
+        #[serde(borrow, default)]
+        invoice: Option<Link<'a>>,
+        #[serde(borrow, default)]
+        subscription: Option<Link<'a>>,
     }
-    serde_json::from_str::<Id<'_>>(object.get()).ok()?.id
+    /// An id, or an expanded object with one (older API versions expand some).
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Link<'a> {
+        Id(#[serde(borrow)] Cow<'a, str>),
+        Object {
+            #[serde(borrow)]
+            id: Cow<'a, str>,
+        },
+        Other(serde::de::IgnoredAny),
+    }
+    let Ok(keys) = serde_json::from_str::<Keys<'_>>(object.get()) else {
+        return Vec::new();
+    };
+    let linked = [
+        keys.payment_intent,
+        keys.charge,
+        keys.invoice,
+        keys.subscription,
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|l| match l {
+        Link::Id(id) | Link::Object { id } => Some(id),
+        Link::Other(_) => None,
+    });
+    let mut out: Vec<String> = keys
+        .id
+        .into_iter()
+        .chain(linked)
+        .map(Cow::into_owned)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// How long a worker whose every claimed event was busy waits before claiming again.
@@ -274,10 +319,10 @@ impl Worker {
         let object = Event::object_of(&event.payload).map_err(|e| Failure::Error(e.to_string()))?;
         // Handlers read before they write: two workers applying events of one object at
         // once (PostgreSQL does not serialise applies as SQLite does) must not interleave.
-        if let Some(id) = object_id(object)
-            && !inbox::lock_object(conn, &id).map_err(Failure::from_store)?
-        {
-            return Err(Failure::Busy);
+        for key in object_keys(object) {
+            if !inbox::lock_object(conn, &key).map_err(Failure::from_store)? {
+                return Err(Failure::Busy);
+            }
         }
         let ev = Event {
             seq: event.seq,

@@ -8,7 +8,8 @@
 //! These tests need a shared server database and run only on PostgreSQL
 //! (`BILLD_TEST_POSTGRES`); their SQLite equivalents are tests/crash.rs (one process).
 //! The random choices (arrival order, duplicates, claim order) come from a seed printed
-//! at the start; `BILLD_TEST_SEED=N` repeats a run.
+//! at the start; `BILLD_TEST_SEED=N` repeats them (not the timing, which is the
+//! machine's).
 
 mod common;
 
@@ -35,7 +36,7 @@ fn seed() -> u64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| fastrand::u64(..));
-    eprintln!("seed {seed} (BILLD_TEST_SEED={seed} repeats this run)");
+    eprintln!("seed {seed} (BILLD_TEST_SEED={seed} repeats this run's random choices)");
     seed
 }
 
@@ -65,7 +66,7 @@ impl Histories {
         for g in 0..groups {
             let base = T0 + g as i64 * 10_000;
             h.customer(g, base, updates);
-            let subscribed = g % 2 == 0;
+            let subscribed = g.is_multiple_of(2);
             if subscribed {
                 h.subscription(g, base + 5, updates);
                 h.invoice(g, base + 6);
@@ -132,7 +133,7 @@ impl Histories {
     fn subscription(&mut self, g: usize, at: i64, updates: usize) {
         let (id, customer) = (self.id("sub", g), self.id("cus", g));
         let (item, price) = (self.id("si", g), format!("price_{}{}", self.prefix, g % 3));
-        let canceled = g % 4 == 0;
+        let canceled = g.is_multiple_of(4);
         let state = |k: usize, t: i64, status: &str| {
             json!({
                 "id": id, "customer": customer, "status": status, "currency": "usd",
@@ -245,7 +246,7 @@ impl Histories {
             at,
             created,
         );
-        if g % 3 == 0 {
+        if g.is_multiple_of(3) {
             let failed = charge_state(&failed_charge, at + 1, false, "first attempt");
             self.push("charge.succeeded.json", "charge.failed", at + 1, failed);
             let error = json!({"code": "card_declined", "type": "card_error"});

@@ -41,24 +41,35 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
     };
     match event.type_ {
         "charge.failed" => {
-            // Decided on the stored state: a late failure of a payment that has since
-            // succeeded (another attempt of the same intent) needs no follow-up.
+            // Every failure leaves a flag; a late failure of a payment that has since
+            // succeeded (another attempt of the same intent) leaves it resolved at once.
             let stored = mirror::column(conn, Table::Payments, payment, "status")?;
-            if stored.as_deref() != Some("succeeded") {
+            {
                 let detail = format!(
                     "payment {payment} failed: {}, amount {} {}",
                     ch.failure_code.as_deref().unwrap_or("unknown"),
                     ch.amount.unwrap_or(0),
                     ch.currency.as_deref().unwrap_or("")
                 );
+                let object = invoice.as_deref().unwrap_or(payment);
                 flags::open(
                     conn,
                     Kind::PaymentFailed,
-                    invoice.as_deref().unwrap_or(payment),
+                    object,
                     ch.customer.as_deref(),
                     detail.trim_end(),
                     event.created,
                 )?;
+                if stored.as_deref() == Some("succeeded") {
+                    flags::resolve_by_event(
+                        conn,
+                        Kind::PaymentFailed,
+                        object,
+                        flags::ALREADY_SUCCEEDED,
+                        event.created,
+                        now,
+                    )?;
+                }
             }
         }
         "charge.succeeded" | "charge.captured" => {

@@ -41,10 +41,11 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
     write(conn, event.raw(), event.origin(), id, &inv)?;
     match event.type_ {
         "invoice.payment_failed" => {
-            // Decided on the stored state: a late failure of an invoice already paid
-            // (by a newer event) needs no follow-up.
+            // Every failure leaves a flag, whatever the order events were applied in; a
+            // late failure of an invoice already paid (by a newer event) leaves it
+            // resolved at once: no follow-up, but the failure is on record.
             let status = mirror::column(conn, Table::Invoices, id, "status")?;
-            if status.as_deref() != Some("paid") {
+            {
                 let detail = format!(
                     "invoice {id} payment failed: attempt {}, amount_due {} {}",
                     inv.attempt_count.unwrap_or(0),
@@ -59,6 +60,16 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
                     detail.trim_end(),
                     event.created,
                 )?;
+                if status.as_deref() == Some("paid") {
+                    flags::resolve_by_event(
+                        conn,
+                        Kind::PaymentFailed,
+                        id,
+                        flags::ALREADY_SUCCEEDED,
+                        event.created,
+                        now,
+                    )?;
+                }
             }
         }
         "invoice.paid" | "invoice.payment_succeeded" => {
@@ -207,18 +218,19 @@ mod tests {
     }
 
     #[test]
-    fn a_late_failure_of_an_invoice_already_paid_opens_no_flag() {
+    fn a_late_failure_of_an_invoice_already_paid_is_recorded_resolved() {
         let mut h = Harness::new();
         h.apply_json(&fixture_with("invoice.paid.json", |v| {
             v["created"] = 1_745_500_000i64.into();
             v["data"]["object"]["id"] = "in_1234".into();
         }));
         h.apply_fixture("invoice.payment_failed.json");
-        assert!(
-            flags::find(&h.conn(), Kind::PaymentFailed, "in_1234")
-                .unwrap()
-                .is_none()
-        );
+        // The same flag as in the order Stripe sent them, with nothing to follow up.
+        let flag = flags::find(&h.conn(), Kind::PaymentFailed, "in_1234")
+            .unwrap()
+            .unwrap();
+        assert_eq!(flag.status, "resolved");
+        assert_eq!(flag.resolved_by.as_deref(), Some(flags::ALREADY_SUCCEEDED));
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub(super) fn write(
         ("account", &origin.account),
         ("raw", &row.raw),
     ];
+    // The charge's own columns are written below under the charge's version; here only
+    // when the row is new (any value is better than none until then).
+    let from_charge = row.charge.is_some() && !row.created_is_provisional;
     let known: [(&str, &dyn ToSql, bool); 4] = [
         ("charge", &row.charge, row.charge.is_some()),
         (
@@ -59,16 +62,23 @@ pub(super) fn write(
             .filter(|k| k.2)
             .map(|(name, value, _)| (name, value)),
     );
-    let insert_only: &[&str] = if row.created_is_provisional {
-        &["created"]
-    } else {
-        &[]
+    let insert_only: &[&str] = match (row.created_is_provisional, from_charge) {
+        (true, _) => &["created"],
+        (false, true) => &["created", "charge", "amount_refunded"],
+        (false, false) => &[],
     };
-    Ok(mirror::upsert_keeping(
-        conn,
-        Table::Payments,
-        &columns,
-        insert_only,
-        origin.version,
-    )?)
+    let written =
+        mirror::upsert_keeping(conn, Table::Payments, &columns, insert_only, origin.version)?;
+    let charge_written = match (from_charge, row.charge) {
+        (true, Some(charge)) => mirror::write_payment_charge(
+            conn,
+            row.id,
+            charge,
+            row.amount_refunded.unwrap_or(0),
+            row.created,
+            origin.version,
+        )?,
+        _ => false,
+    };
+    Ok(written || charge_written)
 }

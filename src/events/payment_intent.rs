@@ -44,8 +44,10 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
     };
     match event.type_ {
         "payment_intent.payment_failed" => {
+            // As for invoices: a failure older than the stored success is recorded
+            // resolved.
             let stored = mirror::column(conn, Table::Payments, &pi.id, "status")?;
-            if stored.as_deref() != Some("succeeded") {
+            {
                 let code = failure_code(&pi);
                 let detail = format!(
                     "payment {} failed: {}, amount {} {}",
@@ -63,6 +65,16 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
                     detail.trim_end(),
                     event.created,
                 )?;
+                if stored.as_deref() == Some("succeeded") {
+                    flags::resolve_by_event(
+                        conn,
+                        Kind::PaymentFailed,
+                        object,
+                        flags::ALREADY_SUCCEEDED,
+                        event.created,
+                        now,
+                    )?;
+                }
             }
         }
         "payment_intent.succeeded" => {
@@ -248,16 +260,18 @@ mod tests {
     }
 
     #[test]
-    fn a_late_failure_after_success_opens_no_flag() {
+    fn a_late_failure_after_success_is_recorded_resolved() {
         let mut h = Harness::new();
         h.apply_json(&fixture_with("payment_intent.succeeded.json", |v| {
             v["created"] = 1_619_700_000i64.into();
         }));
         h.apply_fixture("payment_intent.payment_failed.json");
-        assert!(
+        assert_eq!(
             flags::find(&h.conn(), Kind::PaymentFailed, PI)
                 .unwrap()
-                .is_none()
+                .unwrap()
+                .status,
+            "resolved"
         );
         assert_eq!(
             mirror::get_payment(&h.conn(), PI).unwrap().status,

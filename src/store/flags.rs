@@ -89,6 +89,10 @@ pub fn open(
     Ok(())
 }
 
+/// `resolved_by` of a failure flag recorded after its payment had already succeeded (a
+/// late or reordered delivery): on record, nothing to follow up.
+pub const ALREADY_SUCCEEDED: &str = "already succeeded";
+
 /// Resolves the open flag for `object_id` because of an event (a later success), unless
 /// the flag was raised by a newer event. Returns whether a flag was resolved.
 pub fn resolve_by_event(

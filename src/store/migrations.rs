@@ -54,6 +54,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0007_catalog_generation.sql"),
         sqlite_hook: None,
     },
+    Migration {
+        sqlite: include_str!("../../migrations/0008_payment_charge_version.sql"),
+        postgres: include_str!("../../migrations/postgres/0008_payment_charge_version.sql"),
+        sqlite_hook: None,
+    },
 ];
 
 /// Number of the newest migration this binary knows.

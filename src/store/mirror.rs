@@ -110,6 +110,39 @@ pub fn upsert_keeping(
     Ok(changed > 0)
 }
 
+/// Writes what a charge says of its payment (the charge id, the refunded amount, when
+/// the money moved: `created` of the charge) under the charge's own version: the
+/// latest attempt (`created`) wins, and of one charge its newest event, whatever the
+/// order events of the payment's intent and its charges were applied in. Call after
+/// the row was written (or kept) under the ordering rule.
+pub fn write_payment_charge(
+    conn: &Connection,
+    payment: &str,
+    charge: &str,
+    amount_refunded: i64,
+    created: i64,
+    v: Version,
+) -> Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE payments
+             SET charge = ?2, amount_refunded = ?3, created = ?4,
+                 charge_created = ?4, charge_ev_created = ?5, charge_ev_seq = ?6
+             WHERE id = ?1
+               AND (charge_created IS NULL
+                    OR (?4, ?5, ?6) >= (charge_created, charge_ev_created, charge_ev_seq))",
+        )?
+        .execute(params![
+            payment,
+            charge,
+            amount_refunded,
+            created,
+            v.created,
+            v.seq
+        ])?;
+    Ok(changed > 0)
+}
+
 /// Marks a row deleted, whatever the order of events: deletion is final. Inserts a
 /// stub (with `raw`) if the object was never seen. Other columns keep the last state.
 pub fn mark_deleted(

@@ -398,11 +398,17 @@ pub const MIRROR_TABLES: &[MirrorTable] = &[
         select: "SELECT to_jsonb(t)::text FROM accounts t",
     },
     // `id` is drawn in insert order; `resolved_at` is the wall clock of the apply that
-    // resolved the flag (events resolve flags at `now`).
+    // resolved the flag (events resolve flags at `now`); `resolved_by` names the first
+    // success applied, which depends on the order when several succeed in one second
+    // (or `already succeeded` when the failure came after them); `ev_created` is the
+    // flag's own ordering version, bumped by the success that resolved it. That a
+    // failure left a flag, its status, customer, detail and time must not depend on the
+    // order (docs/decisions.md).
     MirrorTable {
         name: "flags",
         key: &["kind", "object_id"],
-        select: "SELECT (to_jsonb(t) - 'id' - 'resolved_at')::text FROM flags t",
+        select: "SELECT (to_jsonb(t) - 'id' - 'resolved_at' - 'resolved_by' - 'ev_created')::text
+                 FROM flags t",
     },
     // `id` is drawn in insert order; a version is named by its subscription and event.
     MirrorTable {
