@@ -43,6 +43,9 @@ fn event(i: usize) -> String {
     v["livemode"] = false.into();
     v["data"]["object"]["id"] = format!("ch_bench_{i}").into();
     v["data"]["object"]["payment_intent"] = format!("pi_bench_{i}").into();
+    // Distinct objects: one shared invoice would serialise every apply on PostgreSQL,
+    // where workers lock each object an event names.
+    v["data"]["object"]["invoice"] = format!("in_bench_{i}").into();
     v.to_string()
 }
 
@@ -82,10 +85,12 @@ fn fresh_database(dir: &std::path::Path, name: &str) -> (String, Store) {
         Ok(admin) => {
             let db = format!("billd_bench_{name}_{}", std::process::id());
             let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+            // One statement each: neither may run inside a transaction block.
             client
-                .batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}"
-                ))
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+                .unwrap();
+            client
+                .batch_execute(&format!("CREATE DATABASE {db}"))
                 .unwrap();
             let url = format!("{}/{db}", admin.rsplit_once('/').unwrap().0);
             let store = Store::open_postgres(&url, None, 4, Duration::from_secs(5)).unwrap();
@@ -134,6 +139,7 @@ fn main() {
     let total = env_usize("BENCH_EVENTS", 20_000);
     let concurrency = env_usize("BENCH_CONCURRENCY", 64);
     let nodes = env_usize("BENCH_NODES", 1).max(1);
+    let workers = env_usize("BENCH_WORKERS", WorkerConfig::default().count);
     let backend = if std::env::var_os("BENCH_POSTGRES").is_some() {
         "postgres"
     } else {
@@ -151,7 +157,8 @@ fn main() {
                 // One loopback client stands in for all of Stripe's senders: the
                 // per-address webhook limit is lifted so it measures ingest, not the limit.
                 "[server]\nlisten = \"127.0.0.1:0\"\n{database}[log]\nformat = \"json\"\ndir = \"{}\"\n\
-                 [limits]\nwebhook_burst = 1000000\nwebhook_per_sec = 1000000\n",
+                 [limits]\nwebhook_burst = 1000000\nwebhook_per_sec = 1000000\n\
+                 [workers]\ncount = {workers}\n",
                 dir.path().join(format!("logs-{n}")).display()
             ),
         )
@@ -266,7 +273,7 @@ fn main() {
     assert_eq!(applied, total);
 
     println!(
-        "billd bench ({backend}, {nodes} node(s)): {total} events, {concurrency} connections | ingest {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | \
+        "billd bench ({backend}, {nodes} node(s) × {workers} workers): {total} events, {concurrency} connections | ingest {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | \
          daemon applied all within {:.2} s ({:.0} events/s) | one worker alone {:.0} events/s | peak RSS {:.1} MiB (largest node)",
         total as f64 / ingest_secs,
         percentile(&latencies, 0.50),

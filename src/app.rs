@@ -101,6 +101,16 @@ impl App {
         let addr = self.local_addr();
         let stored = Arc::new(Notify::new());
         let (ingest, writer) = Ingest::start(&self.store, stored.clone())?;
+        // On PostgreSQL other nodes store events too: their announcements wake ours.
+        let stop_listening = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let listener = (self.store.backend() == crate::store::Backend::Postgres).then(|| {
+            let (store, wake, stop) = (self.store.clone(), stored.clone(), stop_listening.clone());
+            std::thread::Builder::new()
+                .name("billd-listen".into())
+                .spawn(move || {
+                    crate::store::events::listen(&store, || wake.notify_waiters(), &stop)
+                })
+        });
         let stop_workers = CancellationToken::new();
         let plans = Arc::new(PlansCache::new(Duration::from_secs(
             self.config.stripe.plans_cache_ttl_secs,
@@ -197,6 +207,10 @@ impl App {
         }
         // The router (and with it every ingest handle) is gone: the writer drains and ends.
         let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        stop_listening.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(Ok(listener)) = listener {
+            let _ = tokio::task::spawn_blocking(move || listener.join()).await;
+        }
         tracing::info!("billd stopped");
         Ok(())
     }

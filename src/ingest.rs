@@ -85,6 +85,9 @@ fn writer(mut conn: crate::store::Connection, mut rx: mpsc::Receiver<Job>, store
                 conn.transaction_with_behavior(crate::store::TransactionBehavior::Immediate)?;
             let events: Vec<&NewEvent> = batch.iter().map(|job| &job.event).collect();
             let outcomes = events::insert_batch(&tx, &events, now)?;
+            if outcomes.contains(&Inserted::New) {
+                events::announce(&tx)?;
+            }
             tx.commit()?;
             Ok(outcomes)
         })();

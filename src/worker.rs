@@ -164,39 +164,34 @@ impl Worker {
     /// where one per event did it each time; the batch also ends after [`BATCH_TIME`],
     /// so the ingest writer never waits long for the lock.
     pub fn step_batch(&self, max: usize) -> Result<Vec<Step>, StoreError> {
-        self.batch_with(inbox::next_due, max)
+        self.batch_with(|conn, now| inbox::claim_due(conn, now, max))
     }
 
     /// Applies the event `seq` now if it is still waiting. Blocking.
     pub fn apply_seq(&self, seq: i64) -> Result<Step, StoreError> {
         Ok(self
-            .batch_with(|conn, _| inbox::claim_seq(conn, seq), 1)?
+            .batch_with(|conn, _| Ok(inbox::claim_seq(conn, seq)?.into_iter().collect()))?
             .pop()
             .unwrap_or(Step::Idle))
     }
 
+    /// Claims with `claim` (one query: one attempt per event per batch) and applies what
+    /// it claimed until [`BATCH_TIME`] has passed; the rest stay waiting, released at
+    /// the commit.
     fn batch_with(
         &self,
-        claim: impl Fn(&crate::store::Connection, i64) -> Result<Option<Claimed>, StoreError>,
-        max: usize,
+        claim: impl Fn(&crate::store::Connection, i64) -> Result<Vec<Claimed>, StoreError>,
     ) -> Result<Vec<Step>, StoreError> {
         let mut conn = self.store.conn()?;
         let now = now_ms();
         let batch_started = Instant::now();
         let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut steps = Vec::new();
-        let mut tried = Vec::new();
-        while steps.len() < max.max(1) && (steps.is_empty() || batch_started.elapsed() < BATCH_TIME)
-        {
-            let Some(event) = claim(&tx, now)? else {
-                break;
-            };
-            // An event that failed in this batch and is due again at once (a tiny
-            // backoff) waits for the next batch: one attempt per event per batch.
-            if tried.contains(&event.seq) {
+        let claimed = claim(&tx, now)?;
+        for event in claimed {
+            if !steps.is_empty() && batch_started.elapsed() >= BATCH_TIME {
                 break;
             }
-            tried.push(event.seq);
             let step = self.apply_one(&mut tx, event, now)?;
             let busy = matches!(step, Step::Busy { .. });
             steps.push(step);
@@ -319,10 +314,8 @@ impl Worker {
         let object = Event::object_of(&event.payload).map_err(|e| Failure::Error(e.to_string()))?;
         // Handlers read before they write: two workers applying events of one object at
         // once (PostgreSQL does not serialise applies as SQLite does) must not interleave.
-        for key in object_keys(object) {
-            if !inbox::lock_object(conn, &key).map_err(Failure::from_store)? {
-                return Err(Failure::Busy);
-            }
+        if !inbox::lock_objects(conn, &object_keys(object)).map_err(Failure::from_store)? {
+            return Err(Failure::Busy);
         }
         let ev = Event {
             seq: event.seq,

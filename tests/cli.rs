@@ -433,7 +433,15 @@ fn config_check_as_json_shows_the_settings_in_use() {
         .succeeds()
         .json();
     assert_eq!(settings["config file"], env.config.display().to_string());
-    assert_eq!(settings["database.path"], env.db.display().to_string());
+    match common::database_of(env.dir.path()).url {
+        Some(url) => {
+            // The database's URL, never its user or password.
+            let shown = settings["database.url"].as_str().unwrap();
+            let host = url.rsplit_once('@').unwrap().1;
+            assert_eq!(shown, format!("postgres://***@{host}"));
+        }
+        None => assert_eq!(settings["database.path"], env.db.display().to_string()),
+    }
     assert_eq!(settings["stripe.mode"], "test");
 }
 
@@ -958,5 +966,30 @@ fn refund_reasons_are_spelled_as_stripe_spells_them() {
         help.stdout.contains("requested_by_customer"),
         "{}",
         help.stdout
+    );
+}
+
+#[test]
+fn doctor_checks_the_configured_database_on_either_backend() {
+    let env = TestEnv::new();
+    let database = |run: &Run| -> Value {
+        let v: Value = serde_json::from_str(&run.stdout).expect("doctor JSON");
+        v["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .find(|c| c["name"] == "database")
+            .expect("a database check")
+            .clone()
+    };
+    // Other checks (Stripe) fail here: only the database's is looked at.
+    let before = database(&env.run(&["doctor", "--format", "json"]));
+    assert_eq!(before["ok"], false, "{before}");
+    env.run(&["migrate"]).succeeds();
+    let after = database(&env.run(&["doctor", "--format", "json"]));
+    assert_eq!(after["ok"], true, "{after}");
+    assert!(
+        after["detail"].as_str().unwrap().contains("(up to date)"),
+        "{after}"
     );
 }

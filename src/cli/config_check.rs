@@ -27,7 +27,11 @@ impl Command {
         let fields = vec![
             ("config file", source),
             ("server.listen", config.server.listen.to_string()),
-            ("database.path", config.database.path.display().to_string()),
+            match &config.database.url {
+                // The user and password of a URL are never shown.
+                Some(url) => ("database.url", crate::config::without_credentials(url)),
+                None => ("database.path", config.database.path.display().to_string()),
+            },
             (
                 "stripe.mode",
                 format!("{:?}", config.stripe.mode).to_lowercase(),

@@ -131,9 +131,14 @@ fn checks(config: &Config) -> anyhow::Result<Vec<Check>> {
     let key = env_secret(&config.stripe.secret_key_env);
     checks.push(secrets(config, key.as_deref()));
     checks.push(key_mode(config, key.as_deref()));
-    checks.push(database(&config.database.path));
-    checks.push(file_modes(config));
-    checks.push(disk(&config.database.path));
+    match &config.database.url {
+        Some(_) => checks.push(postgres(config)),
+        None => {
+            checks.push(database(&config.database.path));
+            checks.push(file_modes(config));
+            checks.push(disk(&config.database.path));
+        }
+    }
     checks.extend(stripe(config, key)?);
     Ok(checks)
 }
@@ -225,6 +230,46 @@ fn key_mode(config: &Config, key: Option<&str>) -> Check {
                 config.stripe.secret_key_env
             ),
         )
+    }
+}
+
+/// PostgreSQL: reachable with the configured password, and migrated. (Its files and
+/// disk are the server's: its own monitoring watches them.)
+fn postgres(config: &Config) -> Check {
+    const NAME: &str = "database";
+    let store = match crate::store::Store::open_config(&config.database) {
+        Ok(store) => store,
+        Err(e) => {
+            return fail(
+                NAME,
+                format!("cannot reach PostgreSQL: {e}"),
+                format!(
+                    "check [database] url, that the server runs and accepts this host, and \
+                     the password in ${}",
+                    config.database.password_env
+                ),
+            );
+        }
+    };
+    let shown = store.describe();
+    match store.applied_migrations() {
+        Ok(n) if n == latest_migration() => pass(
+            NAME,
+            format!("{shown}: reachable, schema version {n} (up to date)"),
+        ),
+        Ok(n) => fail(
+            NAME,
+            format!(
+                "{shown}: schema version {n} of {}: migration(s) pending",
+                latest_migration()
+            ),
+            "run `billd migrate` (billd serve also applies them when it starts)",
+        ),
+        Err(e) => fail(
+            NAME,
+            format!("{shown}: {e}"),
+            "check that this role may read billd's tables",
+        ),
     }
 }
 

@@ -136,6 +136,57 @@ pub fn insert_batch(conn: &Connection, batch: &[&NewEvent], now_ms: i64) -> Resu
         .collect())
 }
 
+/// The channel new events are announced on (PostgreSQL), so the workers of every node
+/// wake, not only those of the node that stored them.
+const CHANNEL: &str = "billd_events";
+
+/// Announces new events to every node's workers when the caller's transaction commits
+/// (PostgreSQL `NOTIFY`; SQLite has one machine, whose ingest wakes its workers).
+pub fn announce(conn: &Connection) -> Result<()> {
+    if conn.backend() == Backend::Postgres {
+        conn.execute_batch(&format!("NOTIFY {CHANNEL}"))?;
+    }
+    Ok(())
+}
+
+/// Calls `wake` whenever any node announces new events, until `stop` is set (checked
+/// every second). PostgreSQL only; best effort: a lost connection is opened again
+/// after a pause, and the workers' polling covers whatever was missed meanwhile.
+/// Blocking: run it on a thread of its own.
+pub fn listen(store: &super::Store, wake: impl Fn(), stop: &std::sync::atomic::AtomicBool) {
+    use std::sync::atomic::Ordering;
+    let tick = std::time::Duration::from_secs(1);
+    while !stop.load(Ordering::Relaxed) {
+        let listened = store.dedicated(super::Sync::Normal).and_then(|conn| {
+            conn.execute_batch(&format!("LISTEN {CHANNEL}"))?;
+            let outcome = conn.with_pg(|client| -> std::result::Result<(), postgres::Error> {
+                while !stop.load(Ordering::Relaxed) {
+                    let mut notifications = client.notifications();
+                    let mut arrived = notifications.timeout_iter(tick);
+                    let mut any = false;
+                    while let Some(_n) =
+                        postgres::fallible_iterator::FallibleIterator::next(&mut arrived)?
+                    {
+                        any = true;
+                    }
+                    if any {
+                        wake();
+                    }
+                }
+                Ok(())
+            });
+            match outcome {
+                Some(result) => result.map_err(|e| StoreError::from(super::db::Error::from(e))),
+                None => Ok(()),
+            }
+        });
+        if let Err(e) = listened {
+            tracing::warn!(error = %e, "cannot listen for other nodes' events; polling covers them");
+            std::thread::sleep(tick * 5);
+        }
+    }
+}
+
 /// An event as listed by the API and CLI (no payload).
 #[derive(Debug, Clone)]
 pub struct EventRow {
@@ -296,12 +347,13 @@ fn claimed_row(row: &Row<'_>) -> crate::store::db::Result<Claimed> {
     })
 }
 
-/// The next event due for applying, if any. Call inside the transaction that applies
-/// it, so no other worker or process can apply it too: on SQLite that transaction holds
-/// the write lock; on PostgreSQL the row is locked (`FOR UPDATE`) until it commits, and
-/// other nodes' workers skip it (`SKIP LOCKED`). A node that dies mid-apply loses its
-/// session, which releases the lock: another node applies the event, once.
-pub fn next_due(conn: &Connection, now_ms: i64) -> Result<Option<Claimed>> {
+/// Up to `limit` events due for applying, oldest due first. Call inside the transaction
+/// that applies them, so no other worker or process can apply them too: on SQLite that
+/// transaction holds the write lock; on PostgreSQL the rows are locked (`FOR UPDATE`)
+/// until it commits, and other nodes' workers skip them (`SKIP LOCKED`). A node that
+/// dies mid-apply loses its session, which releases the locks: another node applies the
+/// events, once.
+pub fn claim_due(conn: &Connection, now_ms: i64, limit: usize) -> Result<Vec<Claimed>> {
     let sql = match conn.backend() {
         // `INDEXED BY` the partial index of waiting events: otherwise the planner may pick
         // the status index and sort every waiting row (payload and all) for each claim.
@@ -309,20 +361,21 @@ pub fn next_due(conn: &Connection, now_ms: i64) -> Result<Option<Claimed>> {
             "SELECT seq, id, type, account, livemode, created, attempts, payload
              FROM events INDEXED BY events_due
              WHERE status IN ('pending', 'failed') AND next_attempt_ms <= ?1
-             ORDER BY next_attempt_ms, seq LIMIT 1"
+             ORDER BY next_attempt_ms, seq LIMIT ?2"
         }
         Backend::Postgres => {
             "SELECT seq, id, type, account, livemode, created, attempts, payload
              FROM events
              WHERE status IN ('pending', 'failed') AND next_attempt_ms <= ?1
-             ORDER BY next_attempt_ms, seq LIMIT 1
+             ORDER BY next_attempt_ms, seq LIMIT ?2
              FOR UPDATE SKIP LOCKED"
         }
     };
+    let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
     Ok(conn
         .prepare_cached(sql)?
-        .query_row([now_ms], claimed_row)
-        .optional()?)
+        .query_map(params![now_ms, limit], claimed_row)?
+        .collect::<super::db::Result<Vec<_>>>()?)
 }
 
 /// The event `seq` if it is still waiting to be applied (and, on PostgreSQL, not being
@@ -345,19 +398,22 @@ pub fn claim_seq(conn: &Connection, seq: i64) -> Result<Option<Claimed>> {
         .optional()?)
 }
 
-/// Takes the apply lock of object `id` until the transaction ends; `false` when another
-/// transaction holds it. SQLite serialises applies (one writer), so it is always free
-/// there; on PostgreSQL two workers apply at once, and a handler that reads before it
-/// writes (flags, history, refunds) must not interleave with another on one object.
-pub fn lock_object(conn: &Connection, id: &str) -> Result<bool> {
-    match conn.backend() {
-        Backend::Sqlite => Ok(true),
-        Backend::Postgres => Ok(conn.query_row(
-            "SELECT pg_try_advisory_xact_lock(hashtextextended(?1, 0))",
-            [id],
-            |r| r.get(0),
-        )?),
+/// Takes the apply locks of the objects `ids` until the transaction ends; `false` when
+/// another transaction holds one of them. SQLite serialises applies (one writer), so
+/// they are always free there; on PostgreSQL two workers apply at once, and a handler
+/// that reads before it writes (flags, history, the payment row a charge and its intent
+/// share) must not interleave with another on one object. One round trip for all.
+pub fn lock_objects(conn: &Connection, ids: &[String]) -> Result<bool> {
+    if conn.backend() == Backend::Sqlite || ids.is_empty() {
+        return Ok(true);
     }
+    let rows: Vec<String> = (1..=ids.len()).map(|i| format!("(?{i})")).collect();
+    let sql = format!(
+        "SELECT bool_and(pg_try_advisory_xact_lock(hashtextextended(k, 0)))
+         FROM (VALUES {}) AS objects (k)",
+        rows.join(", ")
+    );
+    Ok(conn.query_row(&sql, super::db::params_from_iter(ids.iter()), |r| r.get(0))?)
 }
 
 /// The earliest time a pending or failed event becomes due (for idle workers).
