@@ -6,6 +6,11 @@
 //! workers and several processes sharing the database. A failing (or panicking)
 //! handler rolls back to its savepoint (the rest of the batch stands), and the event is
 //! retried with exponential backoff and jitter until `max_attempts`, then `dead`.
+//!
+//! On PostgreSQL the claim locks the events' rows (`FOR UPDATE SKIP LOCKED`), so workers
+//! of every node apply in parallel; before a handler reads anything, its worker takes a
+//! try-lock on every object the event names, and an event whose object another worker
+//! holds is left waiting ([`Step::Busy`], no attempt counted).
 
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},

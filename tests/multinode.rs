@@ -710,3 +710,39 @@ fn two_workers_applying_shuffled_streams_of_the_same_objects_match_one_worker_in
         &format!("seed {seed}: one worker in seq order (expected) vs two workers, shuffled (got)"),
     );
 }
+
+#[test]
+fn nodes_starting_together_apply_each_migration_once() {
+    if !common::on_postgres() {
+        // SQLite serialises migrations with its write lock; one file, one machine.
+        return;
+    }
+    let url = common::fresh_postgres().expect("on PostgreSQL");
+    let stores: Vec<Store> = (0..4)
+        .map(|_| Store::open_postgres(&url, None, 2, Duration::from_secs(5)).unwrap())
+        .collect();
+    // Four processes' worth of `billd serve` starting at the same moment.
+    let barrier = std::sync::Barrier::new(stores.len());
+    let applied: Vec<usize> = std::thread::scope(|s| {
+        let handles: Vec<_> = stores
+            .iter()
+            .map(|store| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    store.migrate().expect("every node's migrate succeeds")
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let latest = billd::store::latest_migration();
+    assert_eq!(applied.iter().sum::<usize>(), latest, "{applied:?}");
+    assert!(
+        applied.contains(&latest),
+        "one node applied them all: {applied:?}"
+    );
+    for store in &stores {
+        assert_eq!(store.applied_migrations().unwrap(), latest);
+    }
+}

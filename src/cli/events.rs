@@ -234,13 +234,14 @@ fn replay_one(
     let step = worker.apply_seq(seq)?;
     let row = inbox::get(&*store.conn()?, id)?;
     Ok(match step {
-        Step::Idle => ("queued".into(), None),
+        // A running daemon claimed it first, or is applying an event of its object.
+        Step::Idle | Step::Busy { .. } => ("queued".into(), None),
         _ => (row.status.as_str().into(), row.last_error),
     })
 }
 
 /// `events replay --from-stripe`: pages through Stripe's `/v1/events` (`created[gte]`
-/// = `since`), stores the events the inbox lacks (`INSERT OR IGNORE` by id, the raw
+/// = `since`), stores the events the inbox lacks (skipping ids it has, the raw
 /// event as the payload: it came from Stripe over TLS with billd's key, so there is no
 /// signature to check), oldest first, and applies the new ones at once (a running
 /// daemon may claim some first: `queued`).
@@ -322,7 +323,7 @@ fn from_stripe(
         let step = worker.apply_seq(seq)?;
         let row = inbox::get(&*store.conn()?, &id)?;
         let (result, last_error) = match step {
-            Step::Idle => ("queued".to_string(), None),
+            Step::Idle | Step::Busy { .. } => ("queued".to_string(), None),
             _ => (row.status.as_str().to_string(), row.last_error),
         };
         ok &= matches!(result.as_str(), "processed" | "ignored" | "queued");

@@ -454,6 +454,27 @@ impl Config {
                 "must name an environment variable",
             );
         }
+        if let Some(url) = &self.database.url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return invalid("database.url", "must be a postgres:// URL");
+            }
+            // `user:password@`: the password belongs in the environment (DESIGN §2).
+            let authority = url
+                .split_once("://")
+                .map_or("", |(_, rest)| rest.split(['/', '?']).next().unwrap_or(""));
+            if authority
+                .rsplit_once('@')
+                .is_some_and(|(user, _)| user.contains(':'))
+            {
+                return invalid(
+                    "database.url",
+                    &format!(
+                        "must not contain a password: set it in ${} instead",
+                        self.database.password_env
+                    ),
+                );
+            }
+        }
         if self.workers.count == 0 {
             return invalid("workers.count", "must be at least 1");
         }
@@ -615,6 +636,25 @@ mod tests {
     fn unknown_keys_are_rejected_with_their_name() {
         let err = Config::from_toml("[server]\nlisten_addr = \"x\"\n").unwrap_err();
         assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn a_database_url_with_a_password_is_refused_without_showing_it() {
+        let password = ["hunter", "2"].concat();
+        let err = Config::from_toml(&format!(
+            "[database]\nurl = \"postgres://billd:{password}@db:5432/billd\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("database.url") && err.contains("PGPASSWORD"),
+            "{err}"
+        );
+        assert!(!err.contains(&password), "{err}");
+        assert!(
+            Config::from_toml("[database]\nurl = \"postgres://billd@db:5432/billd\"\n").is_ok()
+        );
+        assert!(Config::from_toml("[database]\nurl = \"mysql://db/billd\"\n").is_err());
     }
 
     #[test]

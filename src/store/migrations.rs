@@ -74,6 +74,9 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<usize> {
     let backend = conn.backend();
     let tx = conn.transaction()?;
     if backend == Backend::Postgres {
+        // Another node may be migrating a large table: wait for it longer than the
+        // session's lock_timeout (the busy timeout) allows a statement.
+        tx.execute_batch("SET LOCAL lock_timeout = '10min'")?;
         tx.query_row("SELECT pg_advisory_xact_lock(?1)", [MIGRATION_LOCK], |_| {
             Ok(())
         })?;
