@@ -142,7 +142,7 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut Connection) -> bool {
-        conn.with_pg(|c| c.is_closed()).unwrap_or(false)
+        conn.is_broken()
     }
 }
 

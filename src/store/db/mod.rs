@@ -62,24 +62,6 @@ impl Error {
             _ => false,
         }
     }
-
-    /// The database cannot be used right now (unreachable, out of space, read-only).
-    pub fn is_unavailable(&self) -> bool {
-        match self {
-            Error::Sqlite(e) => sqlite::is_unavailable(e),
-            Error::Postgres(e) => pg::is_unavailable(e),
-            _ => false,
-        }
-    }
-
-    /// A uniqueness constraint refused the row.
-    pub fn is_unique_violation(&self) -> bool {
-        match self {
-            Error::Sqlite(e) => sqlite::is_unique_violation(e),
-            Error::Postgres(e) => e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION),
-            _ => false,
-        }
-    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -193,6 +175,15 @@ impl Connection {
         }
     }
 
+    /// True when the connection cannot go back to the pool: its session is gone, or
+    /// (SQLite) it is still inside a transaction nobody will finish.
+    pub(crate) fn is_broken(&self) -> bool {
+        match &self.inner {
+            Inner::Sqlite(c) => !c.is_autocommit(),
+            Inner::Postgres(c) => c.borrow_mut().client().is_closed(),
+        }
+    }
+
     /// Runs `f` with the PostgreSQL client underneath; `None` on SQLite.
     pub(crate) fn with_pg<R>(&self, f: impl FnOnce(&mut postgres::Client) -> R) -> Option<R> {
         match &self.inner {
@@ -301,9 +292,12 @@ pub struct Transaction<'c> {
 }
 
 impl Transaction<'_> {
+    /// Commits; a commit that fails (disk full, a lost session) is rolled back when the
+    /// transaction drops, so the connection never goes back to the pool inside one.
     pub fn commit(mut self) -> Result<()> {
+        self.conn.execute_batch("COMMIT")?;
         self.done = true;
-        self.conn.execute_batch("COMMIT")
+        Ok(())
     }
 
     pub fn rollback(mut self) -> Result<()> {
@@ -327,8 +321,8 @@ impl std::ops::Deref for Transaction<'_> {
 impl Drop for Transaction<'_> {
     fn drop(&mut self) {
         if !self.done {
-            // A failed rollback leaves the connection in a transaction; r2d2 would hand
-            // it out again, so mark it broken by the next statement's error instead.
+            // If even this fails, the pool finds the connection still in a transaction
+            // and discards it (`Manager::has_broken`).
             let _ = self.conn.execute_batch("ROLLBACK");
         }
     }
@@ -343,10 +337,11 @@ pub struct Savepoint<'c> {
 
 impl Savepoint<'_> {
     pub fn commit(mut self) -> Result<()> {
+        self.conn
+            .execute_batch(&format!("RELEASE SAVEPOINT billd_sp{}", self.depth))?;
         self.done = true;
         self.conn.savepoints.set(self.depth - 1);
-        self.conn
-            .execute_batch(&format!("RELEASE SAVEPOINT billd_sp{}", self.depth))
+        Ok(())
     }
 
     pub fn rollback(mut self) -> Result<()> {
@@ -535,5 +530,35 @@ impl<'r> Row<'r> {
             RowInner::Sqlite(r) => Ok(sqlite::value(r.get_ref(i)?)),
             RowInner::Postgres(r) => pg::value(r, i),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::test_store;
+
+    #[test]
+    fn a_failed_commit_leaves_no_transaction_open() {
+        let (_dir, store) = test_store();
+        let mut conn = store.conn().unwrap();
+        {
+            // A foreign key checked only at COMMIT: the commit fails, with SQLite's
+            // transaction still open until something rolls it back.
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch("PRAGMA defer_foreign_keys = ON").unwrap();
+            tx.execute(
+                "INSERT INTO subscription_items (id, subscription) VALUES ('si_1', 'sub_none')",
+                (),
+            )
+            .unwrap();
+            assert!(tx.commit().is_err());
+        }
+        assert!(!conn.is_broken());
+        let tx = conn.transaction().unwrap();
+        let n: i64 = tx
+            .query_row("SELECT count(*) FROM subscription_items", (), |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        tx.commit().unwrap();
     }
 }

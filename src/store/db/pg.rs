@@ -396,20 +396,6 @@ pub(super) fn is_contention(e: &postgres::Error) -> bool {
     )
 }
 
-pub(super) fn is_unavailable(e: &postgres::Error) -> bool {
-    e.is_closed()
-        || e.as_db_error().is_none()
-        || matches!(
-            e.code(),
-            Some(c) if *c == SqlState::DISK_FULL
-                || *c == SqlState::ADMIN_SHUTDOWN
-                || *c == SqlState::CRASH_SHUTDOWN
-                || *c == SqlState::CANNOT_CONNECT_NOW
-                || *c == SqlState::READ_ONLY_SQL_TRANSACTION
-                || *c == SqlState::TOO_MANY_CONNECTIONS
-        )
-}
-
 #[cfg(test)]
 mod tests {
     use super::rewrite_placeholders;
