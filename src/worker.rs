@@ -109,7 +109,10 @@ impl Failure {
     }
 }
 
-/// Longest a batch keeps adding events (it always applies at least one).
+/// Longest a batch keeps adding events on SQLite (it always applies at least one): the
+/// batch holds the one write lock, which the ingest writer needs. PostgreSQL has no such
+/// lock: a batch applies everything it claimed (its rows are locked meanwhile, and other
+/// workers skip them, so stopping early would only make them skip more).
 const BATCH_TIME: Duration = Duration::from_millis(5);
 
 /// What one step did.
@@ -166,8 +169,8 @@ impl Worker {
     /// the batch. Answers what happened to each (empty: nothing was due). Blocking.
     ///
     /// One transaction for several events takes the write lock once and commits once
-    /// where one per event did it each time; the batch also ends after [`BATCH_TIME`],
-    /// so the ingest writer never waits long for the lock.
+    /// where one per event did it each time; on SQLite the batch also ends after
+    /// [`BATCH_TIME`], so the ingest writer never waits long for the lock.
     pub fn step_batch(&self, max: usize) -> Result<Vec<Step>, StoreError> {
         self.batch_with(|conn, now| inbox::claim_due(conn, now, max))
     }
@@ -181,8 +184,8 @@ impl Worker {
     }
 
     /// Claims with `claim` (one query: one attempt per event per batch) and applies what
-    /// it claimed until [`BATCH_TIME`] has passed; the rest stay waiting, released at
-    /// the commit.
+    /// it claimed (on SQLite until [`BATCH_TIME`] has passed; the rest stay waiting,
+    /// released at the commit).
     fn batch_with(
         &self,
         claim: impl Fn(&crate::store::Connection, i64) -> Result<Vec<Claimed>, StoreError>,
@@ -190,11 +193,13 @@ impl Worker {
         let mut conn = self.store.conn()?;
         let now = now_ms();
         let batch_started = Instant::now();
+        let holds_the_write_lock = conn.single_writer();
         let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut steps = Vec::new();
         let claimed = claim(&tx, now)?;
         for event in claimed {
-            if !steps.is_empty() && batch_started.elapsed() >= BATCH_TIME {
+            if holds_the_write_lock && !steps.is_empty() && batch_started.elapsed() >= BATCH_TIME
+            {
                 break;
             }
             let step = self.apply_one(&mut tx, event, now)?;

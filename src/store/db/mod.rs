@@ -175,6 +175,12 @@ impl Connection {
         }
     }
 
+    /// True when one writer at a time holds the whole database (SQLite): a writing
+    /// transaction keeps every other writer, the ingest writer included, waiting.
+    pub fn single_writer(&self) -> bool {
+        self.backend() == Backend::Sqlite
+    }
+
     /// True when the connection cannot go back to the pool: its session is gone, or
     /// (SQLite) it is still inside a transaction nobody will finish.
     pub(crate) fn is_broken(&self) -> bool {
