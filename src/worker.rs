@@ -198,8 +198,7 @@ impl Worker {
         let mut steps = Vec::new();
         let claimed = claim(&tx, now)?;
         for event in claimed {
-            if holds_the_write_lock && !steps.is_empty() && batch_started.elapsed() >= BATCH_TIME
-            {
+            if holds_the_write_lock && !steps.is_empty() && batch_started.elapsed() >= BATCH_TIME {
                 break;
             }
             let step = self.apply_one(&mut tx, event, now)?;

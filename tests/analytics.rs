@@ -872,3 +872,267 @@ async fn the_cli_prints_movements_and_retention_in_major_units_and_the_apis_json
     assert_eq!(cli[0]["period"], "2025-W14");
     app.shutdown().await;
 }
+
+// PER CUSTOMER (GET /stripe/customers/{id} `mrr`, GET /stripe/customers/{id}/mrr).
+//
+// cus_h pays in two currencies; cus_o (eur, 5000 a month from Jan 15) is there so that
+// the per-customer rows visibly leave everyone else out; cus_n has no subscription.
+//   EUR sub_h1 1000 × 1 monthly from Jan 10 (new), × 3 = 3000 from Mar 5 (upgrade),
+//       × 2 = 2000 from May 12 (downgrade), canceled Jul 8 (churn); sub_h2 1500 × 1
+//       monthly from Sep 15 (back after churn: a reactivation).
+//   JPY (no decimals) sub_h3 12000 yearly × 1 = 12000 ÷ 12 = 1000 a month from Feb 14
+//       (new), × 3 = 3000 from Jun 20 (upgrade), still running.
+// cus_h's rows over Jan–Oct 2025, each period comparing its MRR at the start and the
+// end (start, new, expansion, contraction, churned, reactivation, end):
+//   EUR Jan (0, 1000, 0, 0, 0, 0, 1000)
+//       Feb (1000, 0, 0, 0, 0, 0, 1000)
+//       Mar (1000, 0, 3000 − 1000 = 2000, 0, 0, 0, 3000)
+//       Apr (3000, 0, 0, 0, 0, 0, 3000)
+//       May (3000, 0, 0, 3000 − 2000 = 1000, 0, 0, 2000)
+//       Jun (2000, 0, 0, 0, 0, 0, 2000)
+//       Jul (2000, 0, 0, 0, 2000 (all of it), 0, 0)
+//       Aug: no row (0 at both ends)
+//       Sep (0, 0, 0, 0, 0, 1500 (it had MRR before), 1500)
+//       Oct (1500, 0, 0, 0, 0, 0, 1500)
+//   JPY Jan: no row (nothing yet)
+//       Feb (0, 1000, 0, 0, 0, 0, 1000)
+//       Mar, Apr, May (1000, 0, 0, 0, 0, 0, 1000)
+//       Jun (1000, 0, 3000 − 1000 = 2000, 0, 0, 0, 3000)
+//       Jul, Aug, Sep, Oct (3000, 0, 0, 0, 0, 0, 3000)
+// Its MRR now (sub_h1 ended; sub_h2 and sub_h3 active):
+//   EUR mrr 1500, arr 18000, 1 active subscription, by price price_eur_15: 1500, 1, ×1
+//   JPY mrr 3000, arr 36000, 1 active subscription, by price price_jpy_year: 3000, 1, ×3
+
+#[rustfmt::skip]
+fn per_customer_dataset() -> Vec<Value> {
+    let sub = |event, type_, at, customer, id, status, price, unit, currency, interval, quantity| {
+        sub_event(&Sub {
+            event,
+            type_,
+            at,
+            customer,
+            id,
+            status,
+            price,
+            unit,
+            currency,
+            interval,
+            quantity,
+            cancel_at_period_end: false,
+        })
+    };
+    let customer = |event: &str, id: &str| {
+        let mut v = fixture_as("customer.created.json", event);
+        v["data"]["object"]["id"] = id.into();
+        v["livemode"] = false.into();
+        v["data"]["object"]["livemode"] = false.into();
+        v
+    };
+    vec![
+        customer("evt_h_cus", "cus_h"),
+        customer("evt_o_cus", "cus_o"),
+        customer("evt_n_cus", "cus_n"),
+        sub("evt_h1", "created", "2025-01-10T09:00:00Z", "cus_h", "sub_h1", "active", "price_eur_10", 1000, "eur", "month", 1),
+        sub("evt_o1", "created", "2025-01-15T09:00:00Z", "cus_o", "sub_o1", "active", "price_eur_50", 5000, "eur", "month", 1),
+        sub("evt_h3", "created", "2025-02-14T09:00:00Z", "cus_h", "sub_h3", "active", "price_jpy_year", 12000, "jpy", "year", 1),
+        sub("evt_h1_up", "updated", "2025-03-05T09:00:00Z", "cus_h", "sub_h1", "active", "price_eur_10", 1000, "eur", "month", 3),
+        sub("evt_h1_down", "updated", "2025-05-12T09:00:00Z", "cus_h", "sub_h1", "active", "price_eur_10", 1000, "eur", "month", 2),
+        sub("evt_h3_up", "updated", "2025-06-20T09:00:00Z", "cus_h", "sub_h3", "active", "price_jpy_year", 12000, "jpy", "year", 3),
+        sub("evt_h1_end", "deleted", "2025-07-08T09:00:00Z", "cus_h", "sub_h1", "canceled", "price_eur_10", 1000, "eur", "month", 2),
+        sub("evt_h2", "created", "2025-09-15T09:00:00Z", "cus_h", "sub_h2", "active", "price_eur_15", 1500, "eur", "month", 1),
+    ]
+}
+
+/// (period, currency, [start, new, expansion, contraction, churned, reactivation, end])
+/// of movement rows, checking `net_change` on the way.
+fn movement_columns(rows: &[Value]) -> Vec<(String, String, [i64; 7])> {
+    rows.iter()
+        .map(|r| {
+            let n = |k: &str| r[k].as_i64().unwrap_or(-1);
+            assert_eq!(n("net_change"), n("ending_mrr") - n("starting_mrr"), "{r}");
+            (
+                r["period"].as_str().unwrap_or("").to_string(),
+                r["currency"].as_str().unwrap_or("").to_string(),
+                [
+                    "starting_mrr",
+                    "new",
+                    "expansion",
+                    "contraction",
+                    "churned",
+                    "reactivation",
+                    "ending_mrr",
+                ]
+                .map(n),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_customers_movements_and_mrr_are_as_worked_out() {
+    let app = spawn_app().await;
+    for event in per_customer_dataset() {
+        let id = event["id"].as_str().unwrap_or("").to_string();
+        assert_eq!(app.post_event(&event).await.status(), 200, "{id}");
+        assert_eq!(app.settled(&id).await, Status::Processed, "{id}");
+    }
+    let token = app.token(Scope::Read).await;
+    let range = "from=2025-01-01&to=2025-11-01";
+
+    let rows = report(
+        &app,
+        &format!("/stripe/customers/cus_h/mrr?{range}"),
+        &token,
+    )
+    .await;
+    let flat = |m: &str, c: &str, v: i64| (m.to_string(), c.to_string(), [v, 0, 0, 0, 0, 0, v]);
+    let row = |m: &str, c: &str, v: [i64; 7]| (m.to_string(), c.to_string(), v);
+    let want = vec![
+        row("2025-01", "eur", [0, 1000, 0, 0, 0, 0, 1000]),
+        flat("2025-02", "eur", 1000),
+        row("2025-02", "jpy", [0, 1000, 0, 0, 0, 0, 1000]),
+        row("2025-03", "eur", [1000, 0, 2000, 0, 0, 0, 3000]),
+        flat("2025-03", "jpy", 1000),
+        flat("2025-04", "eur", 3000),
+        flat("2025-04", "jpy", 1000),
+        row("2025-05", "eur", [3000, 0, 0, 1000, 0, 0, 2000]),
+        flat("2025-05", "jpy", 1000),
+        flat("2025-06", "eur", 2000),
+        row("2025-06", "jpy", [1000, 0, 2000, 0, 0, 0, 3000]),
+        row("2025-07", "eur", [2000, 0, 0, 0, 2000, 0, 0]),
+        flat("2025-07", "jpy", 3000),
+        flat("2025-08", "jpy", 3000),
+        row("2025-09", "eur", [0, 0, 0, 0, 0, 1500, 1500]),
+        flat("2025-09", "jpy", 3000),
+        flat("2025-10", "eur", 1500),
+        flat("2025-10", "jpy", 3000),
+    ];
+    assert_eq!(movement_columns(&rows), want);
+    // The same row shape as the report, period bounds included.
+    assert_eq!(rows[0]["period_start"], "2025-01-01T00:00:00Z");
+    assert_eq!(rows[0]["period_end"], "2025-02-01T00:00:00Z");
+    // The report over everyone has cus_o's 5000 in January's eur row; cus_h's has not.
+    let all = report(
+        &app,
+        &format!("/stripe/reports/mrr-movements?{range}"),
+        &token,
+    )
+    .await;
+    assert_eq!(all[0]["new"], 6000, "{}", all[0]);
+
+    // One currency (any case), and weeks.
+    let jpy = report(
+        &app,
+        &format!("/stripe/customers/cus_h/mrr?{range}&currency=JPY"),
+        &token,
+    )
+    .await;
+    assert_eq!(
+        movement_columns(&jpy),
+        want.iter()
+            .filter(|r| r.1 == "jpy")
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+    let weeks = report(
+        &app,
+        "/stripe/customers/cus_h/mrr?from=2025-03-01&to=2025-03-15&interval=week&currency=eur",
+        &token,
+    )
+    .await;
+    // Mar 1 is in 2025-W09 (Mon Feb 24), clipped to start on Mar 1; the upgrade on Wed
+    // Mar 5 falls in 2025-W10; W11 starts Mar 10 and is clipped to end on Mar 15.
+    assert_eq!(
+        movement_columns(&weeks),
+        vec![
+            flat("2025-W09", "eur", 1000),
+            row("2025-W10", "eur", [1000, 0, 2000, 0, 0, 0, 3000]),
+            flat("2025-W11", "eur", 3000),
+        ]
+    );
+    // Without a range: from the customer's first change to now, the same months.
+    let open = report(&app, "/stripe/customers/cus_h/mrr", &token).await;
+    assert_eq!(movement_columns(&open)[..want.len()], want[..]);
+
+    // The customer's MRR now, per currency, in the MRR report's row shape.
+    let response = app.get("/stripe/customers/cus_h", &token).await;
+    assert_eq!(response.status(), 200);
+    let customer: Value = response.json().await.expect("JSON");
+    assert_eq!(customer["id"], "cus_h");
+    let mrr = customer["mrr"].as_array().expect("mrr is a list");
+    let got: Vec<Value> = mrr
+        .iter()
+        .map(|r| {
+            json!([
+                r["currency"],
+                r["mrr"],
+                r["arr"],
+                r["active_subscriptions"],
+                r["past_due_subscriptions"],
+                r["trialing_mrr"],
+                r["trialing_subscriptions"],
+                r["by_price"]
+            ])
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            json!(["eur", 1500, 18000, 1, 0, 0, 0,
+                [{"price": "price_eur_15", "mrr": 1500, "subscriptions": 1, "quantity": 1}]]),
+            json!(["jpy", 3000, 36000, 1, 0, 0, 0,
+                [{"price": "price_jpy_year", "mrr": 3000, "subscriptions": 1, "quantity": 3}]]),
+        ]
+    );
+    assert!(mrr.iter().all(|r| r["at"].is_string()), "{customer}");
+
+    // No subscription: an empty `mrr` and an empty history, not a 404.
+    let response = app.get("/stripe/customers/cus_n", &token).await;
+    assert_eq!(response.status(), 200);
+    let none: Value = response.json().await.expect("JSON");
+    assert_eq!(none["mrr"], json!([]), "{none}");
+    assert!(
+        report(&app, "/stripe/customers/cus_n/mrr", &token)
+            .await
+            .is_empty()
+    );
+
+    // Refusals, in billd's error shape.
+    for (path, token, status, kind) in [
+        (
+            "/stripe/customers/cus_nobody/mrr",
+            token.as_str(),
+            404,
+            "not_found",
+        ),
+        (
+            "/stripe/customers/cus_h/mrr?interval=year",
+            token.as_str(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/stripe/customers/cus_h/mrr?from=2025-02-01&to=2025-01-01",
+            token.as_str(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/stripe/customers/sub_h1/mrr",
+            token.as_str(),
+            400,
+            "invalid_request",
+        ),
+        ("/stripe/customers/cus_h/mrr", "", 401, ""),
+    ] {
+        let response = app.get(path, token).await;
+        assert_eq!(response.status(), status, "{path}");
+        assert!(response.headers().contains_key("x-request-id"), "{path}");
+        let body: Value = response.json().await.expect("JSON");
+        assert!(body["error"]["message"].is_string(), "{path}: {body}");
+        if !kind.is_empty() {
+            assert_eq!(body["error"]["type"], kind, "{path}: {body}");
+        }
+    }
+    app.shutdown().await;
+}

@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(api::customers::update)
                 .delete(api::customers::delete),
         )
+        .route("/stripe/customers/{id}/mrr", get(api::customers::mrr))
         .route(
             "/stripe/customers/{id}/payment-methods",
             post(api::payment_methods::attach),

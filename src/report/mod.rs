@@ -20,7 +20,10 @@ use serde::Serialize;
 pub use movements::{MovementsBuilder, MrrMovementRow, RetentionRow};
 pub use mrr::{MrrBuilder, MrrItem, MrrRow, PriceMrr};
 pub use period::{Interval, Period};
-pub use read::{failed_payments, mrr, mrr_movements, retention, revenue, subscriptions};
+pub use read::{
+    customer_mrr, customer_mrr_movements, failed_payments, mrr, mrr_movements, retention, revenue,
+    subscriptions,
+};
 pub use subscriptions::{ChurnSweep, SubscriptionsRow};
 
 use crate::{store::StoreError, time::as_rfc3339};

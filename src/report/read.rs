@@ -71,8 +71,23 @@ pub fn revenue(conn: &Connection, q: &RangeQuery, now: i64) -> ReportResult<Vec<
 
 /// MRR at `at` per currency, from the subscription version that held at `at`.
 pub fn mrr(conn: &Connection, at: i64, currency: Option<&str>) -> ReportResult<Vec<MrrRow>> {
+    mrr_of(conn, at, currency, None)
+}
+
+/// One customer's MRR at `at` per currency: the MRR report over its subscriptions only
+/// (empty when none of them is active, past due or trialing then).
+pub fn customer_mrr(conn: &Connection, customer: &str, at: i64) -> ReportResult<Vec<MrrRow>> {
+    mrr_of(conn, at, None, Some(customer))
+}
+
+fn mrr_of(
+    conn: &Connection,
+    at: i64,
+    currency: Option<&str>,
+    customer: Option<&str>,
+) -> ReportResult<Vec<MrrRow>> {
     let mut builder = MrrBuilder::new(at);
-    reports::each_held_item(conn, at, currency, |r| {
+    reports::each_held_item(conn, at, currency, customer, |r| {
         builder.push(MrrItem {
             version: r.version,
             status: r.status,
@@ -93,7 +108,7 @@ pub fn subscriptions(
     q: &RangeQuery,
     now: i64,
 ) -> ReportResult<Vec<SubscriptionsRow>> {
-    let (first, last) = reports::version_changes_span(conn, q.currency.as_deref())?;
+    let (first, last) = reports::version_changes_span(conn, q.currency.as_deref(), None)?;
     let Some((from, to)) = q.resolve(first, last, now) else {
         return Ok(Vec::new());
     };
@@ -110,7 +125,22 @@ pub fn mrr_movements(
     q: &RangeQuery,
     now: i64,
 ) -> ReportResult<Vec<MrrMovementRow>> {
-    Ok(movements(conn, q, now)?
+    Ok(movements(conn, q, now, None)?
+        .into_iter()
+        .map(|m| m.row)
+        .collect())
+}
+
+/// One customer's MRR movements per period and currency: the rows of `mrr_movements`
+/// computed over its subscriptions only, so each row is that customer's one movement
+/// (or none) in the period. Without `from`, the range starts with its own history.
+pub fn customer_mrr_movements(
+    conn: &Connection,
+    customer: &str,
+    q: &RangeQuery,
+    now: i64,
+) -> ReportResult<Vec<MrrMovementRow>> {
+    Ok(movements(conn, q, now, Some(customer))?
         .into_iter()
         .map(|m| m.row)
         .collect())
@@ -118,21 +148,28 @@ pub fn mrr_movements(
 
 /// Net and gross revenue retention, ARPA and paying customers per period and currency.
 pub fn retention(conn: &Connection, q: &RangeQuery, now: i64) -> ReportResult<Vec<RetentionRow>> {
-    Ok(movements(conn, q, now)?
+    Ok(movements(conn, q, now, None)?
         .into_iter()
         .map(Movements::retention)
         .collect())
 }
 
-fn movements(conn: &Connection, q: &RangeQuery, now: i64) -> ReportResult<Vec<Movements>> {
-    let (first, last) = reports::version_changes_span(conn, q.currency.as_deref())?;
+/// The movements of every customer, or of `customer` alone.
+fn movements(
+    conn: &Connection,
+    q: &RangeQuery,
+    now: i64,
+    customer: Option<&str>,
+) -> ReportResult<Vec<Movements>> {
+    let currency = q.currency.as_deref();
+    let (first, last) = reports::version_changes_span(conn, currency, customer)?;
     let Some((from, to)) = q.resolve(first, last, now) else {
         return Ok(Vec::new());
     };
     let mut builder = MovementsBuilder::new(period::periods(from, to, q.interval)?);
     // Versions from before `from` matter too: they make the MRR at its start and tell
     // a reactivation from a new customer.
-    reports::each_version_span_item(conn, to, q.currency.as_deref(), |r| builder.push(r))?;
+    reports::each_version_span_item(conn, to, currency, customer, |r| builder.push(r))?;
     Ok(builder.finish())
 }
 

@@ -59,6 +59,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0008_payment_charge_version.sql"),
         sqlite_hook: None,
     },
+    Migration {
+        sqlite: include_str!("../../migrations/0009_subscription_versions_customer.sql"),
+        postgres: include_str!("../../migrations/postgres/0009_subscription_versions_customer.sql"),
+        sqlite_hook: None,
+    },
 ];
 
 /// Number of the newest migration this binary knows.

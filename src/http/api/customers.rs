@@ -1,15 +1,20 @@
 //! Customers: `POST /stripe/customers`, `PATCH` and `DELETE /stripe/customers/{id}`
 //! through Stripe (then written through to the mirror), and `GET
 //! /stripe/customers/{id}`: the mirrored customer with its subscriptions, payment
-//! methods and open flags.
+//! methods, open flags and MRR now; `GET /stripe/customers/{id}/mrr`: its MRR
+//! movements, the rows of the MRR movements report over its subscriptions only.
 
 use std::collections::HashMap;
 
-use crate::http::api::Path;
+use crate::http::api::{Path, Query};
 use axum::{Json, extract::State, http::StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::{Body, write_through};
+use super::{
+    Body, List,
+    reports::{RangeParams, api_error},
+    write_through,
+};
 use crate::{
     events,
     http::{
@@ -18,20 +23,62 @@ use crate::{
         idempotency::Key,
     },
     ids::{self, Kind},
-    store::mirror::{self, Customer},
+    report::{self, MrrMovementRow, MrrRow, ReportError},
+    store::{
+        Result as StoreResult,
+        mirror::{self, Customer},
+    },
     stripe::{self, Object, customers::CustomerFields},
+    time::now_secs,
 };
+
+/// `GET /stripe/customers/{id}`: the mirrored customer and its MRR now.
+#[derive(Debug, Serialize)]
+pub struct CustomerWithMrr {
+    #[serde(flatten)]
+    customer: Customer,
+    /// Per currency, the MRR report's rows over this customer's subscriptions; empty
+    /// when none is active, past due or trialing.
+    mrr: Vec<MrrRow>,
+}
 
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Customer>> {
-    Ok(Json(
-        state
-            .store
-            .run(move |c| mirror::get_customer(c, &id))
-            .await?,
-    ))
+) -> ApiResult<Json<CustomerWithMrr>> {
+    let now = now_secs();
+    let answer: StoreResult<Result<CustomerWithMrr, ReportError>> = state
+        .store
+        .run(move |c| {
+            let customer = mirror::get_customer(c, &id)?;
+            Ok(report::customer_mrr(c, &id, now).map(|mrr| CustomerWithMrr { customer, mrr }))
+        })
+        .await;
+    Ok(Json(answer?.map_err(api_error)?))
+}
+
+/// `GET /stripe/customers/{id}/mrr?from=&to=&interval=&currency=`: the customer's MRR
+/// movements, as the MRR movements report shows them with only this customer.
+pub async fn mrr(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(p): Query<RangeParams>,
+) -> ApiResult<Json<List<MrrMovementRow>>> {
+    ids::check(Kind::Customer, "id", &id)?;
+    let q = p.parse()?;
+    let now = now_secs();
+    let rows: StoreResult<Result<Vec<MrrMovementRow>, ReportError>> = state
+        .store
+        .run(move |c| {
+            // An unknown customer is a 404, not an empty history.
+            mirror::get_customer(c, &id)?;
+            Ok(report::customer_mrr_movements(c, &id, &q, now))
+        })
+        .await;
+    Ok(Json(List {
+        data: rows?.map_err(api_error)?,
+        has_more: false,
+    }))
 }
 
 /// `POST /stripe/customers` and `PATCH /stripe/customers/{id}`.

@@ -32,7 +32,7 @@ pub struct RangeParams {
 }
 
 impl RangeParams {
-    fn parse(&self) -> ApiResult<RangeQuery> {
+    pub(super) fn parse(&self) -> ApiResult<RangeQuery> {
         RangeQuery::parse(
             self.from.as_deref(),
             self.to.as_deref(),
@@ -50,7 +50,7 @@ pub struct MrrParams {
     currency: Option<String>,
 }
 
-fn api_error(e: ReportError) -> ApiError {
+pub(super) fn api_error(e: ReportError) -> ApiError {
     match e {
         ReportError::Invalid(message) => ApiError::invalid(message),
         ReportError::Store(e) => e.into(),

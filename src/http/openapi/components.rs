@@ -245,6 +245,19 @@ pub(super) fn objects() -> Value {
             "payment_methods": array_of("PaymentMethod"),
             "flags": describe(array_of("Flag"), "The customer's open flags."),
         })),
+        "CustomerWithMrr": {
+            "description": "A customer from the mirror, with its MRR now.",
+            "allOf": [
+                schema_ref("Customer"),
+                {
+                    "type": "object",
+                    "required": ["mrr"],
+                    "properties": {
+                        "mrr": describe(array_of("Mrr"), "Its MRR now, one row per currency, as the MRR report counts it; empty when it has no active, past-due or trialing subscription."),
+                    },
+                },
+            ],
+        },
         "PaymentMethod": answer("A payment method.", json!({
             "id": string(),
             "type": opt_string(),

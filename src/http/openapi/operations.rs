@@ -106,10 +106,29 @@ pub(super) fn operations() -> Vec<Op> {
             .errors(&[402]),
         op(M::GET, "/stripe/customers/{id}", "getCustomer", "customers")
             .summary("A customer, from the mirror")
-            .describe("With its subscriptions, payment methods and open flags.")
+            .describe(
+                "With its subscriptions, payment methods, open flags and `mrr`: its MRR \
+                 now per currency, the rows `/stripe/reports/mrr` would answer if it were \
+                 the only customer (trialing subscriptions apart, in `trialing_mrr`); \
+                 empty when no subscription of it is active, past due or trialing.",
+            )
             .params(vec![customer_id()])
-            .answers(200, "Customer", "The customer.")
+            .answers(200, "CustomerWithMrr", "The customer.")
             .errors(&[404]),
+        op(M::GET, "/stripe/customers/{id}/mrr", "customerMrrMovements", "customers")
+            .summary("A customer's MRR movements per period and currency")
+            .describe(
+                "The rows of `/stripe/reports/mrr-movements`, with the same parameters, \
+                 computed over this customer's subscriptions only: each row shows its \
+                 one movement in the period (`new`, `expansion`, `contraction`, \
+                 `churned` or `reactivation`), or none. Without `from`, the range \
+                 starts with the customer's own history. 404 for a customer the mirror \
+                 does not have. Never paged.",
+            )
+            .params(vec![customer_id()])
+            .params(range_params())
+            .answers(200, "MrrMovementsReport", "One row per period and currency in which the customer pays at the start or the end.")
+            .errors(&[400, 404]),
         op(M::PATCH, "/stripe/customers/{id}", "updateCustomer", "customers")
             .summary("Update a customer")
             .describe(

@@ -21,12 +21,25 @@ pub struct HeldItemRow<'a> {
     pub interval_count: Option<i64>,
 }
 
+/// The condition on the customer column `column` for parameter `?n`: a plain equality
+/// when a customer is asked for, so the planner can start from the customer's index
+/// (an `(x = ?n OR ?n IS NULL)` would keep it from doing so), and a condition that is
+/// always true otherwise (the parameter is still bound: NULL).
+fn by_customer(column: &str, n: usize, customer: Option<&str>) -> String {
+    match customer {
+        Some(_) => format!("AND {column} = ?{n}"),
+        None => format!("AND CAST(?{n} AS TEXT) IS NULL"),
+    }
+}
+
 /// Hands `f` the items of every subscription version that held at `at` (unix seconds)
-/// in a status MRR looks at (active, past due, trialing), of `currency` if given.
+/// in a status MRR looks at (active, past due, trialing), of `currency` and of
+/// `customer` if given.
 pub fn each_held_item(
     conn: &Connection,
     at: i64,
     currency: Option<&str>,
+    customer: Option<&str>,
     mut f: impl FnMut(HeldItemRow<'_>),
 ) -> Result<()> {
     // The version holding at `at`: written at or before it, superseded after it. A
@@ -34,16 +47,18 @@ pub fn each_held_item(
     // and is skipped. A subscription without items still counts (with no amount). The
     // LEFT JOIN keeps versions the outer loop, so a version's items come consecutively
     // (what the MRR builder needs) without sorting.
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT v.id, v.status, coalesce(v.currency, i.currency), i.price, i.quantity,
                 i.unit_amount, i.interval, i.interval_count
          FROM subscription_versions v
          LEFT JOIN subscription_version_items i ON i.version = v.id
          WHERE v.changed = 1 AND v.valid_to > ?1 AND v.ev_created <= ?1 AND v.ended = 0
            AND v.status IN ('active', 'past_due', 'trialing')
-           AND (coalesce(v.currency, i.currency) = ?2 OR ?2 IS NULL)",
-    )?;
-    let mut rows = stmt.query(params![at, currency])?;
+           AND (coalesce(v.currency, i.currency) = ?2 OR ?2 IS NULL)
+           {}",
+        by_customer("v.customer", 3, customer)
+    ))?;
+    let mut rows = stmt.query(params![at, currency, customer])?;
     while let Some(r) = rows.next()? {
         f(HeldItemRow {
             version: r.get(0)?,
@@ -59,17 +74,21 @@ pub fn each_held_item(
     Ok(())
 }
 
-/// First and last time a subscription (of `currency`, if given) changed.
+/// First and last time a subscription (of `currency` and of `customer`, if given)
+/// changed.
 pub fn version_changes_span(
     conn: &Connection,
     currency: Option<&str>,
+    customer: Option<&str>,
 ) -> Result<(Option<i64>, Option<i64>)> {
     Ok(conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT min(ev_created), max(ev_created) FROM subscription_versions
-             WHERE changed = 1 AND (currency = ?1 OR ?1 IS NULL)",
-        )?
-        .query_row([currency], |r| Ok((r.get(0)?, r.get(1)?)))?)
+             WHERE changed = 1 AND (currency = ?1 OR ?1 IS NULL)
+               {}",
+            by_customer("customer", 2, customer)
+        ))?
+        .query_row(params![currency, customer], |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
 
 /// A version that changed its subscription's status, items or end.
@@ -133,27 +152,31 @@ pub struct SpanItemRow<'a> {
 }
 
 /// Hands `f` the items of every version that began before `before` and held for some
-/// time (a version superseded in its own second held for none), of `currency` if
-/// given, ended ones included: together they are every subscription's whole timeline.
+/// time (a version superseded in its own second held for none), of `currency` and of
+/// `customer` if given, ended ones included: together they are every (or the
+/// customer's every) subscription's whole timeline.
 pub fn each_version_span_item(
     conn: &Connection,
     before: i64,
     currency: Option<&str>,
+    customer: Option<&str>,
     mut f: impl FnMut(SpanItemRow<'_>),
 ) -> Result<()> {
     // As in `each_held_item`, versions are the outer loop so a version's items come
     // consecutively without sorting; the fold needs no other order, since each
     // version carries its own end.
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT v.id, coalesce(v.customer, v.subscription), v.ev_created, v.valid_to,
                 coalesce(v.status, ''), v.ended, coalesce(v.currency, i.currency),
                 i.quantity, i.unit_amount, i.interval, i.interval_count
          FROM subscription_versions v
          LEFT JOIN subscription_version_items i ON i.version = v.id
          WHERE v.changed = 1 AND v.valid_to > v.ev_created AND v.ev_created < ?1
-           AND (coalesce(v.currency, i.currency) = ?2 OR ?2 IS NULL)",
-    )?;
-    let mut rows = stmt.query(params![before, currency])?;
+           AND (coalesce(v.currency, i.currency) = ?2 OR ?2 IS NULL)
+           {}",
+        by_customer("v.customer", 3, customer)
+    ))?;
+    let mut rows = stmt.query(params![before, currency, customer])?;
     while let Some(r) = rows.next()? {
         f(SpanItemRow {
             version: r.get(0)?,
