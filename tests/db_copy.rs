@@ -48,7 +48,14 @@ async fn answers(app: &TestApp, token: &str) -> Vec<(String, Value)> {
     for path in READS {
         let r = app.get(path, token).await;
         assert_eq!(r.status(), 200, "{path}");
-        out.push((path.to_string(), r.json().await.unwrap()));
+        let mut answer: Value = r.json().await.unwrap();
+        // A customer's MRR is as of the request's second: not part of what was copied.
+        if let Some(rows) = answer.get_mut("mrr").and_then(Value::as_array_mut) {
+            for row in rows {
+                row.as_object_mut().unwrap().remove("at");
+            }
+        }
+        out.push((path.to_string(), answer));
     }
     out
 }
