@@ -323,7 +323,10 @@ impl Worker {
         let object = Event::object_of(&event.payload).map_err(|e| Failure::Error(e.to_string()))?;
         // Handlers read before they write: two workers applying events of one object at
         // once (PostgreSQL does not serialise applies as SQLite does) must not interleave.
-        if !inbox::lock_objects(conn, &object_keys(object)).map_err(Failure::from_store)? {
+        // (SQLite's one writer already serialises them: no second parse of the object.)
+        if !conn.single_writer()
+            && !inbox::lock_objects(conn, &object_keys(object)).map_err(Failure::from_store)?
+        {
             return Err(Failure::Busy);
         }
         let ev = Event {
