@@ -14,7 +14,6 @@ pub struct BulkLoader<'c> {
     refund: Statement<'c>,
     subscription: Statement<'c>,
     version: Statement<'c>,
-    item: Statement<'c>,
 }
 
 /// One generated payment.
@@ -54,12 +53,6 @@ impl<'c> BulkLoader<'c> {
                      terminal)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  RETURNING id",
-            )?,
-            item: conn.prepare(
-                "INSERT INTO subscription_version_items
-                    (version, item, price, quantity, unit_amount, currency, interval,
-                     interval_count)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?,
         })
     }
@@ -125,18 +118,7 @@ impl<'c> BulkLoader<'c> {
             ],
             |r| r.get(0),
         )?;
-        for i in v.items {
-            self.item.execute(params![
-                id,
-                i.id,
-                i.price,
-                i.quantity,
-                i.unit_amount,
-                i.currency,
-                i.interval,
-                i.interval_count
-            ])?;
-        }
+        super::history::insert_version_items(self.conn, id, v.items)?;
         Ok(())
     }
 

@@ -115,7 +115,11 @@ pub fn record_subscription_version(
     Ok(true)
 }
 
-fn insert_version_items(conn: &Connection, version: i64, items: &[ItemRow]) -> Result<()> {
+pub(super) fn insert_version_items(
+    conn: &Connection,
+    version: i64,
+    items: &[ItemRow],
+) -> Result<()> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO subscription_version_items
             (version, item, price, quantity, unit_amount, currency, interval, interval_count)
