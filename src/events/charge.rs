@@ -264,6 +264,58 @@ mod tests {
     }
 
     #[test]
+    fn a_newer_intent_event_applied_first_keeps_the_charge_and_replays_count_nothing_twice() {
+        // The order two workers (or a late delivery) may apply them in: the intent's
+        // event is newer than the refunded charge's, and lands first.
+        let pi = "pi_3Kl36gJDPojXS6LN02fQVtKR";
+        let mut h = Harness::new();
+        h.apply_json(&fixture_with("payment_intent.succeeded.json", |v| {
+            v["created"] = 1_700_000_000i64.into();
+            v["data"]["object"]["id"] = pi.into();
+        }));
+        let refunded = fixture("charge.refunded.json");
+        h.apply_json(&refunded);
+        h.apply_json(&refunded);
+        let p = mirror::get_payment(&h.conn(), pi).unwrap();
+        assert_eq!(p.charge.as_deref(), Some("ch_3Kl36gJDPojXS6LN0DCM4A8l"));
+        assert_eq!(p.amount_refunded, 2500, "the refund is counted once");
+        assert_eq!(p.created, 1649129463, "the charge's time, not the intent's");
+        assert_eq!(payments(&h).len(), 1);
+        // Found by its charge, as a refund by charge looks it up.
+        assert_eq!(
+            mirror::get_payment(&h.conn(), "ch_3Kl36gJDPojXS6LN0DCM4A8l")
+                .unwrap()
+                .id,
+            pi
+        );
+    }
+
+    #[test]
+    fn the_latest_attempt_is_the_payments_charge_whatever_the_order() {
+        let pi = "pi_attempts";
+        let attempt = |id: &str, created: i64, fixture_name: &str| {
+            fixture_with(fixture_name, |v| {
+                v["created"] = (created + 1).into();
+                v["data"]["object"]["id"] = id.into();
+                v["data"]["object"]["created"] = created.into();
+                v["data"]["object"]["payment_intent"] = pi.into();
+            })
+        };
+        let failed = attempt("ch_first", 1_700_000_000, "charge.failed.json");
+        let succeeded = attempt("ch_second", 1_700_000_100, "charge.succeeded.json");
+        for order in [[&failed, &succeeded], [&succeeded, &failed]] {
+            let mut h = Harness::new();
+            for event in order {
+                h.apply_json(event);
+            }
+            let p = mirror::get_payment(&h.conn(), pi).unwrap();
+            assert_eq!(p.charge.as_deref(), Some("ch_second"));
+            assert_eq!(p.status, "succeeded");
+            assert_eq!(p.created, 1_700_000_100);
+        }
+    }
+
+    #[test]
     fn charge_failed_flags_the_invoice_and_a_later_success_resolves_it() {
         let mut h = Harness::new();
         h.apply_fixture("charge.failed.json");
