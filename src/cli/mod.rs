@@ -150,15 +150,6 @@ fn stripe_client(config: &crate::config::Config) -> anyhow::Result<crate::stripe
 }
 
 /// The async runtime of a subcommand that calls Stripe (one thread is plenty).
-/// Runs blocking work (the store) from inside `runtime().block_on(…)`, where blocking
-/// the runtime's thread is not allowed (PostgreSQL's blocking client refuses it).
-fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| match s.spawn(f).join() {
-        Ok(v) => v,
-        Err(panic) => std::panic::resume_unwind(panic),
-    })
-}
-
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     use anyhow::Context;
     tokio::runtime::Builder::new_current_thread()

@@ -133,7 +133,7 @@ impl Args {
             let listed = runtime.block_on(list::each_page(&client, r.op, r.path, query, |page| {
                 let origin = Origin::api_response(now_secs(), client.livemode());
                 // Blocking database work inside the async listing: on a thread of its own.
-                let new = super::blocking(|| write_page(&store, &r, &page, origin))
+                let new = crate::store::db::off_runtime(|| write_page(&store, &r, &page, origin))
                     .with_context(|| format!("cannot write {} to the mirror", r.name))?;
                 done.synced += page.len() as u64;
                 done.new += new;

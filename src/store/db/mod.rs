@@ -19,6 +19,7 @@ mod value;
 use std::cell::{Cell, RefCell};
 
 pub use pg::PgTarget;
+pub(crate) use pg::off_runtime;
 pub use value::{FromSql, ToSql, Value, ValueRef};
 
 /// Which database a connection talks to.

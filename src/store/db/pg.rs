@@ -108,8 +108,9 @@ impl PgTarget {
 /// Runs `f` (which blocks on the client's own runtime) on a thread of its own when
 /// called from a tokio runtime thread, where blocking on another runtime panics.
 /// Opening and closing sessions may happen there (a store opened or dropped by async
-/// code); queries always run on blocking threads ([`crate::store::Store::run`]).
-fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+/// code); queries run on blocking threads ([`crate::store::Store::run`]), or through
+/// this from synchronous code inside a `block_on` (the CLI's Stripe listings).
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     if tokio::runtime::Handle::try_current().is_err() {
         return f();
     }
