@@ -282,58 +282,10 @@ fn source() -> Source {
     toml::from_str(&text).unwrap()
 }
 
-const EXAMPLE_ADDRESS: [(&str, &str); 5] = [
-    ("line1", "510 Townsend St"),
-    ("line2", ""),
-    ("city", "San Francisco"),
-    ("state", "CA"),
-    ("postal_code", "94103"),
-];
-
-/// Replaces what could be a person's data with Stripe's own example values, keeping
-/// nulls null (so the example still shows which fields were absent).
-fn scrub(v: &mut Value) {
-    match v {
-        Value::Object(map) => {
-            let personal = ["email", "phone", "address"]
-                .iter()
-                .any(|k| map.contains_key(*k));
-            for (key, value) in map.iter_mut() {
-                let text = value.is_string();
-                match key.as_str() {
-                    k if k.ends_with("email") && text => *value = "jenny@example.com".into(),
-                    k if k.ends_with("phone") && text => *value = "+15555550123".into(),
-                    "name" | "customer_name" | "account_holder_name"
-                        if text && (personal || key != "name") =>
-                    {
-                        *value = "Jenny Rosen".into()
-                    }
-                    "metadata" if value.is_object() => *value = Value::Object(Default::default()),
-                    "fingerprint" if text => *value = "Xt5EWLLDS7FJjR1c".into(),
-                    k if (k.ends_with("address")
-                        || k == "address_kana"
-                        || k == "address_kanji")
-                        && value.is_object() =>
-                    {
-                        for (field, example) in EXAMPLE_ADDRESS {
-                            if let Some(f) = value.get_mut(field).filter(|f| f.is_string()) {
-                                *f = example.into();
-                            }
-                        }
-                    }
-                    _ => scrub(value),
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(scrub),
-        _ => {}
-    }
-}
-
 fn example(name: &str) -> String {
     let text = fs::read_to_string(repo(&format!("tests/fixtures/events/{name}"))).unwrap();
     let mut v: Value = serde_json::from_str(&text).unwrap();
-    scrub(&mut v);
+    personal::scrub(&mut v);
     serde_json::to_string_pretty(&v).unwrap()
 }
 

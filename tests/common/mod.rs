@@ -4,6 +4,7 @@
 
 pub mod daemon;
 pub mod localstripe;
+pub mod personal;
 
 use std::{
     sync::{

@@ -9,6 +9,9 @@
 //! must fit their schemas. The scope of each operation is not written here but asked
 //! of [`required_scope`], the function the auth middleware uses.
 //!
+//! Each operation carries an example request and answer recorded by a test run
+//! (`examples`, from `docs/api-examples.json`).
+//!
 //! Field names are exactly those the view structs serialise (`store::mirror`,
 //! `store::flags`, `store::catalog`, `store::accounts`, `report`, `http::api::*`).
 
@@ -18,6 +21,7 @@ use axum::{http::header, response::IntoResponse};
 use serde_json::{Map, Value, json};
 
 mod components;
+mod examples;
 mod op;
 mod operations;
 
@@ -98,6 +102,7 @@ pub fn document() -> Value {
             .expect("a path item is an object");
         item.insert(method, op.render());
     }
+    examples::attach(&mut paths);
     json!({
         "openapi": "3.1.0",
         "info": {
