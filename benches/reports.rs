@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use billd::{
-    report::{self, RangeQuery, period::Interval},
+    report::{self, Basis, RangeQuery, period::Interval},
     store::{
         Store,
         flags::{self, Kind},
@@ -150,6 +150,7 @@ fn load(store: &Store, n_payments: usize, n_subs: usize) -> (usize, usize) {
                     currency: Some(cur),
                     terminal: false,
                     items: &items,
+                    discounts: "",
                 };
                 bulk.version(&v, Version { created: t, seq })
                     .expect("version");
@@ -179,6 +180,7 @@ fn load(store: &Store, n_payments: usize, n_subs: usize) -> (usize, usize) {
                     currency: Some(cur),
                     terminal: true,
                     items: &items,
+                    discounts: "",
                 };
                 final_at = Version { created: end, seq };
                 bulk.version(&v, final_at).expect("version");
@@ -193,6 +195,7 @@ fn load(store: &Store, n_payments: usize, n_subs: usize) -> (usize, usize) {
                 currency: Some(cur),
                 terminal: final_status == "canceled",
                 items: &items,
+                discounts: "",
             };
             bulk.subscription(&id, &customer, &row, final_at)
                 .expect("subscription");
@@ -264,10 +267,10 @@ fn main() {
             .len()
     });
     report("mrr_now", &mut || {
-        report::mrr(&conn, NOW, None).expect("mrr").len()
+        report::mrr(&conn, NOW, None, Basis::Net).expect("mrr").len()
     });
     report("mrr_18_months_ago", &mut || {
-        report::mrr(&conn, NOW - 548 * DAY, None)
+        report::mrr(&conn, NOW - 548 * DAY, None, Basis::Net)
             .expect("mrr")
             .len()
     });
@@ -308,6 +311,7 @@ fn main() {
                 currency: Some("usd"),
                 terminal: false,
                 items: &items,
+                discounts: "",
             };
             let created = if late { NOW - SPAN - 1 } else { NOW } - i64::from(i);
             let at = Version {

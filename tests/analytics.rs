@@ -88,6 +88,7 @@ fn generate(store: &Store, n: usize) -> Model {
                         currency: Some(currency),
                         terminal,
                         items: std::slice::from_ref(&item),
+                        discounts: "",
                     };
                     bulk.version(&v, Version { created: at, seq })
                         .expect("version");
@@ -161,7 +162,7 @@ fn query(from: &str, to: &str, interval: Interval) -> RangeQuery {
         from: Some(t(from)),
         to: Some(t(to)),
         interval,
-        currency: None,
+        ..RangeQuery::default()
     }
 }
 
@@ -204,7 +205,7 @@ fn movements_over_thousands_of_generated_customers_add_up_and_match_a_naive_mode
 
     // The boundaries are the MRR report's answers at the same times.
     for r in &rows {
-        let at_start = report::mrr(&conn, r.period_start, Some(&r.currency)).expect("mrr");
+        let at_start = report::mrr(&conn, r.period_start, Some(&r.currency), report::Basis::Net).expect("mrr");
         assert_eq!(
             at_start.first().map_or(0, |m| m.mrr),
             r.starting_mrr,
@@ -1134,5 +1135,224 @@ async fn a_customers_movements_and_mrr_are_as_worked_out() {
             assert_eq!(body["error"]["type"], kind, "{path}: {body}");
         }
     }
+    app.shutdown().await;
+}
+
+// DISCOUNTS, worked by hand (docs/reports.md, "Discounts"): MRR is net of forever and
+// repeating coupons while they run; `once` coupons never count; `gross=true` is before
+// discounts.
+//   cus_da (eur) sub_da from Jan 10: 40.00 a month with the old API's embedded
+//     `discount` (25 % off, repeating, Jan 10 until Apr 10): 30.00, then 40.00 from Apr 10
+//     without any event.
+//   cus_db (usd) sub_db from Jan 20: 100.00 a year, `discounts: ["di_b"]`; di_b's event
+//     and then its coupon's (12.00 off per invoice, forever) arrive after the
+//     subscription's: 10000 / 12 − 1200 / 12 = 733.33… → 733 (gross 833.33… → 833).
+//   cus_dc (jpy, zero-decimal) sub_dc from Feb 5: 3000 a month with di_c, a `once`
+//     coupon (50 %): 3000. Updated Mar 15 to carry di_c2 (10 % forever): 2700.
+// Movements by month, net (start, new, expansion, contraction, churned, reactivation, end):
+//   EUR Jan (0, 3000, 0, 0, 0, 0, 3000); Feb, Mar flat 3000; Apr (3000, 0, 1000, 0, 0,
+//       0, 4000): the coupon ended on Apr 10; May flat 4000
+//   JPY Feb (0, 3000, …, 3000); Mar (3000, 0, 0, 300, 0, 0, 2700); Apr, May flat 2700
+//   USD Jan (0, 733, …, 733); Feb to May flat 733
+// Gross: EUR Jan new 4000 then flat; JPY Feb new 3000 then flat; USD Jan new 833, flat.
+// MRR on Feb 15, net: eur 3000 (discounts 1000), jpy 3000 (0), usd 733 (833 − 733 = 100).
+
+fn discount_dataset() -> Vec<Value> {
+    let sub = |event, type_, at, customer, id, price, unit, currency, interval| {
+        sub_event(&Sub {
+            event,
+            type_,
+            at,
+            customer,
+            id,
+            status: "active",
+            price,
+            unit,
+            currency,
+            interval,
+            quantity: 1,
+            cancel_at_period_end: false,
+        })
+    };
+    let mut da = sub(
+        "evt_da", "created", "2025-01-10T08:00:00Z", "cus_da", "sub_da", "price_eur_40", 4000,
+        "eur", "month",
+    );
+    // 2020-03-02 (the fixture's version): one embedded discount, its coupon inside.
+    da["data"]["object"]["discount"] = json!({
+        "object": "discount", "customer": "cus_da", "subscription": "sub_da",
+        "start": t("2025-01-10T08:00:00Z"), "end": t("2025-04-10T08:00:00Z"),
+        "coupon": {"id": "QUARTER", "object": "coupon", "percent_off": 25, "amount_off": null,
+                   "currency": null, "duration": "repeating", "duration_in_months": 3}
+    });
+    let mut db = sub(
+        "evt_db", "created", "2025-01-20T08:00:00Z", "cus_db", "sub_db", "price_usd_year", 10000,
+        "usd", "year",
+    );
+    db["data"]["object"]["discounts"] = json!(["di_b"]);
+    let mut dc = sub(
+        "evt_dc", "created", "2025-02-05T08:00:00Z", "cus_dc", "sub_dc", "price_jpy_3000", 3000,
+        "jpy", "month",
+    );
+    dc["data"]["object"]["discounts"] = json!(["di_c"]);
+    let mut dc2 = sub(
+        "evt_dc2", "updated", "2025-03-15T08:00:00Z", "cus_dc", "sub_dc", "price_jpy_3000", 3000,
+        "jpy", "month",
+    );
+    dc2["data"]["object"]["discounts"] = json!(["di_c2"]);
+    let discount = |event: &str, id: &str, coupon: &str, customer: &str, sub: &str, at: &str| {
+        let mut v = fixture_as("customer.discount.created.json", event);
+        v["created"] = t(at).into();
+        v["data"]["object"] = json!({
+            "id": id, "object": "discount", "customer": customer, "subscription": sub,
+            "source": {"type": "coupon", "coupon": coupon}, "start": t(at), "end": null
+        });
+        v
+    };
+    let coupon = |event: &str, id: &str, percent: Value, amount: Value, currency: Value, duration: &str| {
+        let mut v = fixture_as("coupon.created.json", event);
+        v["created"] = t("2025-01-01").into();
+        let o = &mut v["data"]["object"];
+        o["id"] = id.into();
+        o["percent_off"] = percent;
+        o["amount_off"] = amount;
+        o["currency"] = currency;
+        o["duration"] = duration.into();
+        o["duration_in_months"] = Value::Null;
+        v
+    };
+    let mut customer = fixture_as("customer.created.json", "evt_cus_da");
+    customer["data"]["object"]["id"] = "cus_da".into();
+    customer["livemode"] = false.into();
+    customer["data"]["object"]["livemode"] = false.into();
+    vec![
+        customer,
+        da,
+        db,
+        discount("evt_di_b", "di_b", "AMT12", "cus_db", "sub_db", "2025-01-20T08:00:00Z"),
+        coupon("evt_cpn_amt", "AMT12", Value::Null, json!(1200), json!("usd"), "forever"),
+        coupon("evt_cpn_once", "HALFONCE", json!(50), Value::Null, Value::Null, "once"),
+        dc,
+        discount("evt_di_c", "di_c", "HALFONCE", "cus_dc", "sub_dc", "2025-02-05T08:00:00Z"),
+        coupon("evt_cpn_ten", "TEN", json!(10.0), Value::Null, Value::Null, "forever"),
+        discount("evt_di_c2", "di_c2", "TEN", "cus_dc", "sub_dc", "2025-03-15T08:00:00Z"),
+        dc2,
+    ]
+}
+
+#[tokio::test]
+async fn mrr_is_net_of_running_forever_and_repeating_coupons_as_worked_out() {
+    let app = spawn_app().await;
+    for event in discount_dataset() {
+        let id = event["id"].as_str().unwrap_or("").to_string();
+        assert_eq!(app.post_event(&event).await.status(), 200, "{id}");
+        assert_eq!(app.settled(&id).await, Status::Processed, "{id}");
+    }
+    let token = app.token(Scope::Read).await;
+    let range = "from=2025-01-01&to=2025-06-01";
+    let flat = |m: &str, c: &str, v: i64| (m.to_string(), c.to_string(), [v, 0, 0, 0, 0, 0, v]);
+    let row = |m: &str, c: &str, v: [i64; 7]| (m.to_string(), c.to_string(), v);
+
+    let net = report(&app, &format!("/stripe/reports/mrr-movements?{range}"), &token).await;
+    let want_net = vec![
+        row("2025-01", "eur", [0, 3000, 0, 0, 0, 0, 3000]),
+        row("2025-01", "usd", [0, 733, 0, 0, 0, 0, 733]),
+        flat("2025-02", "eur", 3000),
+        row("2025-02", "jpy", [0, 3000, 0, 0, 0, 0, 3000]),
+        flat("2025-02", "usd", 733),
+        flat("2025-03", "eur", 3000),
+        row("2025-03", "jpy", [3000, 0, 0, 300, 0, 0, 2700]),
+        flat("2025-03", "usd", 733),
+        row("2025-04", "eur", [3000, 0, 1000, 0, 0, 0, 4000]),
+        flat("2025-04", "jpy", 2700),
+        flat("2025-04", "usd", 733),
+        flat("2025-05", "eur", 4000),
+        flat("2025-05", "jpy", 2700),
+        flat("2025-05", "usd", 733),
+    ];
+    assert_eq!(movement_columns(&net), want_net);
+
+    let gross = report(
+        &app,
+        &format!("/stripe/reports/mrr-movements?{range}&gross=true"),
+        &token,
+    )
+    .await;
+    let want_gross = vec![
+        row("2025-01", "eur", [0, 4000, 0, 0, 0, 0, 4000]),
+        row("2025-01", "usd", [0, 833, 0, 0, 0, 0, 833]),
+        flat("2025-02", "eur", 4000),
+        row("2025-02", "jpy", [0, 3000, 0, 0, 0, 0, 3000]),
+        flat("2025-02", "usd", 833),
+        flat("2025-03", "eur", 4000),
+        flat("2025-03", "jpy", 3000),
+        flat("2025-03", "usd", 833),
+        flat("2025-04", "eur", 4000),
+        flat("2025-04", "jpy", 3000),
+        flat("2025-04", "usd", 833),
+        flat("2025-05", "eur", 4000),
+        flat("2025-05", "jpy", 3000),
+        flat("2025-05", "usd", 833),
+    ];
+    assert_eq!(movement_columns(&gross), want_gross);
+
+    // The MRR report on Feb 15, net and gross, with what discounts take off.
+    let mrr_cols = |rows: &[Value]| -> Vec<(String, i64, i64, i64)> {
+        rows.iter()
+            .map(|r| {
+                (
+                    r["currency"].as_str().unwrap_or("").to_string(),
+                    r["mrr"].as_i64().unwrap_or(-1),
+                    r["discounts"].as_i64().unwrap_or(-1),
+                    r["by_price"][0]["mrr"].as_i64().unwrap_or(-1),
+                )
+            })
+            .collect()
+    };
+    let at = "at=2025-02-15";
+    let net = report(&app, &format!("/stripe/reports/mrr?{at}"), &token).await;
+    let c = |s: &str, mrr, off, price| (s.to_string(), mrr, off, price);
+    assert_eq!(
+        mrr_cols(&net),
+        vec![c("eur", 3000, 1000, 3000), c("jpy", 3000, 0, 3000), c("usd", 733, 100, 733)]
+    );
+    let gross = report(&app, &format!("/stripe/reports/mrr?{at}&gross=true"), &token).await;
+    assert_eq!(
+        mrr_cols(&gross),
+        vec![c("eur", 4000, 1000, 4000), c("jpy", 3000, 0, 3000), c("usd", 833, 100, 833)]
+    );
+    // After the repeating coupon ended, nothing is taken off eur.
+    let may = report(&app, "/stripe/reports/mrr?at=2025-05-01&currency=eur", &token).await;
+    assert_eq!(mrr_cols(&may), vec![c("eur", 4000, 0, 4000)]);
+    // Retention follows the net movements: jpy March keeps 2700 of 3000.
+    let retention = report(
+        &app,
+        "/stripe/reports/retention?from=2025-03-01&to=2025-04-01&currency=jpy",
+        &token,
+    )
+    .await;
+    assert_eq!(retention[0]["nrr"], 0.9, "{retention:?}");
+    // The customer's own history is net too.
+    let own = report(&app, &format!("/stripe/customers/cus_da/mrr?{range}"), &token).await;
+    assert_eq!(movement_columns(&own)[3], row("2025-04", "eur", [3000, 0, 1000, 0, 0, 0, 4000]));
+
+    // The CLI: --gross, and the discounts column of `report mrr`.
+    let (code, out, err) = billd(
+        &app,
+        &["report", "mrr-movements", "--from", "2025-01-01", "--to", "2025-02-01", "--gross", "--format", "json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let cli: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(cli[0]["new"], 4000, "{out}");
+    let (code, csv, err) = billd(&app, &["report", "mrr", "--at", "2025-02-15", "--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(csv.lines().next().unwrap_or("").ends_with(",discounts"), "{csv}");
+    assert!(csv.contains("EUR,30.00,360.00,1,0,0.00,0,10.00"), "{csv}");
+
+    // `gross` is true or false, nothing else.
+    let response = app.get("/stripe/reports/mrr?gross=yes", &token).await;
+    assert_eq!(response.status(), 400);
+    let response = app.get("/stripe/reports/retention?gross=1", &token).await;
+    assert_eq!(response.status(), 400);
     app.shutdown().await;
 }

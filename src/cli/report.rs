@@ -11,7 +11,7 @@ use std::{path::Path, process::ExitCode};
 use super::{Format, output};
 use crate::{
     report::{
-        self, FailedPaymentsRow, Interval, MrrMovementRow, MrrRow, RangeQuery, RetentionRow,
+        self, Basis, FailedPaymentsRow, Interval, MrrMovementRow, MrrRow, RangeQuery, RetentionRow,
         RevenueRow, SubscriptionsRow, money::format_major, parse_currency,
     },
     time::{now_secs, parse_time, rfc3339},
@@ -28,9 +28,19 @@ pub enum Command {
     /// Failed payments and open payment-failed flags per period, with the customers to follow up.
     FailedPayments(RangeArgs),
     /// MRR movements per period and currency: new, expansion, contraction, churned, reactivation.
-    MrrMovements(RangeArgs),
+    MrrMovements(MrrRangeArgs),
     /// Net and gross revenue retention, ARPA and paying customers per period and currency.
-    Retention(RangeArgs),
+    Retention(MrrRangeArgs),
+}
+
+/// The range of a report made of MRR, which may also be asked before discounts.
+#[derive(Debug, clap::Args)]
+pub struct MrrRangeArgs {
+    #[command(flatten)]
+    range: RangeArgs,
+    /// MRR before discounts (coupons) instead of net of them.
+    #[arg(long)]
+    gross: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,6 +70,9 @@ pub struct MrrArgs {
     /// Table and CSV: one row per currency and price instead of one per currency.
     #[arg(long)]
     by_price: bool,
+    /// MRR before discounts (coupons) instead of net of them.
+    #[arg(long)]
+    gross: bool,
 }
 
 impl RangeArgs {
@@ -76,20 +89,30 @@ impl RangeArgs {
             to: self.to,
             interval: self.interval,
             currency: self.currency.clone(),
+            basis: Basis::Net,
         })
     }
+}
+
+fn basis(gross: bool) -> Basis {
+    if gross { Basis::Gross } else { Basis::Net }
 }
 
 impl Command {
     pub fn run(self, config_path: Option<&Path>, format: Format) -> anyhow::Result<ExitCode> {
         // A reversed range is a usage error (exit 2), found before opening anything.
         let query = match &self {
-            Command::Revenue(a)
-            | Command::Subscriptions(a)
-            | Command::FailedPayments(a)
-            | Command::MrrMovements(a)
-            | Command::Retention(a) => match a.query() {
-                Some(q) => q,
+            Command::Revenue(a) | Command::Subscriptions(a) | Command::FailedPayments(a) => {
+                match a.query() {
+                    Some(q) => q,
+                    None => return Ok(ExitCode::from(2)),
+                }
+            }
+            Command::MrrMovements(a) | Command::Retention(a) => match a.range.query() {
+                Some(q) => RangeQuery {
+                    basis: basis(a.gross),
+                    ..q
+                },
                 None => return Ok(ExitCode::from(2)),
             },
             Command::Mrr(_) => RangeQuery::default(),
@@ -104,7 +127,12 @@ impl Command {
                 output::print_list(format, &rows, revenue_rows(&rows))?;
             }
             Command::Mrr(args) => {
-                let rows = report::mrr(&conn, args.at.unwrap_or(now), args.currency.as_deref())?;
+                let rows = report::mrr(
+                    &conn,
+                    args.at.unwrap_or(now),
+                    args.currency.as_deref(),
+                    basis(args.gross),
+                )?;
                 let table = if args.by_price {
                     mrr_price_rows(&rows)
                 } else {
@@ -170,6 +198,7 @@ fn mrr_rows(rows: &[MrrRow]) -> output::Rows {
             "past_due_subscriptions",
             "trialing_mrr",
             "trialing_subscriptions",
+            "discounts",
         ],
         rows: rows
             .iter()
@@ -183,6 +212,7 @@ fn mrr_rows(rows: &[MrrRow]) -> output::Rows {
                     r.past_due_subscriptions.to_string(),
                     format_major(r.trialing_mrr, &r.currency),
                     r.trialing_subscriptions.to_string(),
+                    format_major(r.discounts, &r.currency),
                 ]
             })
             .collect(),

@@ -10,6 +10,7 @@ mod catalog;
 mod charge;
 mod checkout;
 mod customer;
+mod discount;
 mod invoice;
 mod payment;
 mod payment_intent;
@@ -273,6 +274,7 @@ pub fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Outcome, 
     match family {
         "customer" => customer::apply(conn, event),
         "customer.subscription" => subscription::apply(conn, event),
+        "customer.discount" | "coupon" => discount::apply(conn, event),
         "invoice" => invoice::apply(conn, event, now),
         "charge" => charge::apply(conn, event, now),
         "charge.refund" | "refund" => refund::apply(conn, event),
@@ -319,8 +321,14 @@ const HANDLED_TYPES: &[&str] = &[
     "checkout.session.async_payment_succeeded",
     "checkout.session.completed",
     "checkout.session.expired",
+    "coupon.created",
+    "coupon.deleted",
+    "coupon.updated",
     "customer.created",
     "customer.deleted",
+    "customer.discount.created",
+    "customer.discount.deleted",
+    "customer.discount.updated",
     "customer.subscription.created",
     "customer.subscription.deleted",
     "customer.subscription.paused",

@@ -123,6 +123,7 @@ fn record_history(
         .currency
         .clone()
         .or_else(|| items.iter().find_map(|i| i.currency.clone()));
+    let discounts = super::discount::subscription_discounts(conn, s, event.raw(), event.version())?;
     let version = reports::SubscriptionVersion {
         subscription: &s.id,
         customer: s.customer.as_deref(),
@@ -130,6 +131,7 @@ fn record_history(
         currency: currency.as_deref(),
         terminal: ended,
         items: &items,
+        discounts: &discounts,
     };
     reports::record_subscription_version(conn, &version, event.version())?;
     Ok(())

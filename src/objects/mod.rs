@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod charge;
 pub mod checkout;
 pub mod customer;
+pub mod discount;
 pub mod invoice;
 pub mod payment_intent;
 pub mod payment_method;

@@ -2,7 +2,11 @@
 
 use serde::{Deserialize, de::IgnoredAny};
 
-use super::{List, expandable};
+use super::{
+    List,
+    discount::{Discount, DiscountRef, lenient_discount},
+    expandable,
+};
 
 #[derive(Debug, Deserialize)]
 pub struct Subscription {
@@ -40,6 +44,26 @@ pub struct Subscription {
     pub plan: Option<PriceRef>,
     #[serde(default)]
     pub quantity: Option<i64>,
+    /// The one discount of API versions before 2025-03-31 (embedding its coupon).
+    #[serde(default, deserialize_with = "lenient_discount")]
+    pub discount: Option<Discount>,
+    /// The discounts, in the order Stripe applies them (ids in events; 2022+).
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub discounts: Vec<DiscountRef>,
+}
+
+/// A list of discounts; null or any other shape reads as none.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<DiscountRef>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Maybe {
+        List(Vec<DiscountRef>),
+        Other(IgnoredAny),
+    }
+    Ok(match Option::<Maybe>::deserialize(d)? {
+        Some(Maybe::List(list)) => list,
+        _ => Vec::new(),
+    })
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,6 +8,7 @@
 //! Imports point down: this module uses the store, the store never uses it. Apart from
 //! `read.rs` nothing here touches SQL or HTTP, so the arithmetic is tested on its own.
 
+pub mod discount;
 pub mod money;
 pub mod movements;
 pub mod mrr;
@@ -17,6 +18,7 @@ pub mod subscriptions;
 
 use serde::Serialize;
 
+pub use discount::{Basis, Discounts};
 pub use movements::{MovementsBuilder, MrrMovementRow, RetentionRow};
 pub use mrr::{MrrBuilder, MrrItem, MrrRow, PriceMrr};
 pub use period::{Interval, Period};
@@ -51,6 +53,8 @@ pub struct RangeQuery {
     pub to: Option<i64>,
     pub interval: Interval,
     pub currency: Option<String>,
+    /// The MRR reports (movements, retention): net of discounts or before them.
+    pub basis: Basis,
 }
 
 impl RangeQuery {
@@ -79,6 +83,7 @@ impl RangeQuery {
                 .transpose()?
                 .unwrap_or_default(),
             currency: currency.map(parse_currency).transpose()?,
+            basis: Basis::Net,
         })
     }
 

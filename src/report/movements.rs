@@ -22,6 +22,7 @@ use serde::Serialize;
 use crate::store::reports::SpanItemRow;
 
 use super::{
+    discount::{Basis, Discounts},
     mrr::{Counted, Ratio, monthly},
     period::Period,
 };
@@ -102,6 +103,8 @@ pub struct MovementsBuilder {
     periods: Vec<Period>,
     /// The periods' starts and the last one's end, ascending.
     boundaries: Vec<i64>,
+    discounts: Discounts,
+    basis: Basis,
     customers: HashMap<(String, String), Customer>,
     current: Option<Span>,
 }
@@ -124,15 +127,21 @@ struct Span {
     /// `false` when the version is not in MRR (trialing, ended, canceled, …).
     counted: bool,
     total: Ratio,
+    discounts: String,
+    /// The billing interval of its first item that has one (see `report::discount`).
+    interval: Option<(String, i64)>,
 }
 
 impl MovementsBuilder {
-    pub fn new(periods: Vec<Period>) -> MovementsBuilder {
+    /// A builder over `periods`, counting MRR net of `discounts` or before them.
+    pub fn new(periods: Vec<Period>, discounts: Discounts, basis: Basis) -> MovementsBuilder {
         let mut boundaries: Vec<i64> = periods.iter().map(|p| p.start).collect();
         boundaries.extend(periods.last().map(|p| p.end));
         MovementsBuilder {
             periods,
             boundaries,
+            discounts,
+            basis,
             customers: HashMap::new(),
             current: None,
         }
@@ -151,6 +160,8 @@ impl MovementsBuilder {
                 counted: !item.ended
                     && matches!(Counted::of(item.status), Some(Counted::Active { .. })),
                 total: Ratio::ZERO,
+                discounts: item.discounts.to_owned(),
+                interval: None,
             });
         }
         let Some(span) = self.current.as_mut() else {
@@ -158,6 +169,11 @@ impl MovementsBuilder {
         };
         if span.currency.is_none() {
             span.currency = item.currency.map(str::to_ascii_lowercase);
+        }
+        if span.interval.is_none()
+            && let Some(every) = item.interval
+        {
+            span.interval = Some((every.to_owned(), item.interval_count.unwrap_or(1)));
         }
         if let Some(m) = monthly(
             item.unit_amount,
@@ -173,23 +189,57 @@ impl MovementsBuilder {
         let Some(span) = self.current.take() else {
             return;
         };
-        let amount = span.total.round();
-        if !span.counted || amount <= 0 {
+        if !span.counted {
             return;
         }
+        let discounts = &self.discounts;
+        let interval = span.interval.as_ref().map(|(every, n)| (every.as_str(), *n));
+        let at = |t: i64| match self.basis {
+            Basis::Gross => span.total.round(),
+            Basis::Net => discounts
+                .net(
+                    span.total,
+                    &span.discounts,
+                    span.currency.as_deref(),
+                    interval,
+                    t,
+                )
+                .round(),
+        };
+        // Within the span the MRR changes only where one of its discounts starts or
+        // ends; without such a time inside it, it is one amount throughout.
+        let changes = match self.basis {
+            Basis::Net if !span.discounts.is_empty() => {
+                discounts.changes(&span.discounts, span.from, span.to)
+            }
+            _ => Vec::new(),
+        };
+        let Some(first_paid) = std::iter::once(span.from)
+            .chain(changes.iter().copied())
+            .find(|t| at(*t) > 0)
+        else {
+            return;
+        };
         let n = self.boundaries.len();
         let c = self
             .customers
-            .entry((span.currency.unwrap_or_default(), span.customer))
+            .entry((span.currency.clone().unwrap_or_default(), span.customer.clone()))
             .or_insert_with(|| Customer {
                 mrr: vec![0; n],
                 first_paid: i64::MAX,
             });
-        c.first_paid = c.first_paid.min(span.from);
+        c.first_paid = c.first_paid.min(first_paid);
         let lo = self.boundaries.partition_point(|b| *b < span.from);
         let hi = self.boundaries.partition_point(|b| *b < span.to);
-        for m in &mut c.mrr[lo..hi] {
-            *m += amount;
+        if changes.is_empty() {
+            let amount = at(span.from);
+            for m in &mut c.mrr[lo..hi] {
+                *m += amount;
+            }
+        } else {
+            for (m, b) in c.mrr[lo..hi].iter_mut().zip(&self.boundaries[lo..hi]) {
+                *m += at(*b);
+            }
         }
     }
 
@@ -261,6 +311,7 @@ fn empty(p: &Period, currency: &str) -> Movements {
 mod tests {
     use super::*;
     use crate::report::{Interval, period::periods};
+    use crate::store::reports::DiscountRow;
 
     const DAY: i64 = 86_400;
 
@@ -278,6 +329,7 @@ mod tests {
             unit_amount: Some(amount),
             interval: Some("month"),
             interval_count: Some(1),
+            discounts: "",
         });
     }
 
@@ -287,7 +339,7 @@ mod tests {
 
     #[test]
     fn each_change_lands_in_its_column_and_the_identity_holds() {
-        let mut b = MovementsBuilder::new(days(4));
+        let mut b = MovementsBuilder::new(days(4), Discounts::default(), Basis::Net);
         // a: new on day 0 (at 1000), expands to 1500 on day 1, churns on day 2.
         span(&mut b, 1, "a", 1000, 10, DAY + 5);
         span(&mut b, 2, "a", 1500, DAY + 5, 2 * DAY + 5);
@@ -322,7 +374,7 @@ mod tests {
 
     #[test]
     fn a_customer_who_paid_only_inside_an_earlier_period_comes_back_as_a_reactivation() {
-        let mut b = MovementsBuilder::new(days(2));
+        let mut b = MovementsBuilder::new(days(2), Discounts::default(), Basis::Net);
         span(&mut b, 1, "a", 1000, 10, 20);
         span(&mut b, 2, "a", 1000, DAY + 10, i64::MAX);
         let rows = b.finish();
@@ -332,7 +384,7 @@ mod tests {
 
     #[test]
     fn trialing_and_ended_versions_are_not_mrr() {
-        let mut b = MovementsBuilder::new(days(1));
+        let mut b = MovementsBuilder::new(days(1), Discounts::default(), Basis::Net);
         for (version, status, ended) in [(1, "trialing", false), (2, "active", true)] {
             b.push(SpanItemRow {
                 version,
@@ -346,6 +398,7 @@ mod tests {
                 unit_amount: Some(1000),
                 interval: Some("month"),
                 interval_count: Some(1),
+                discounts: "",
             });
         }
         assert!(b.finish().is_empty());
@@ -353,7 +406,7 @@ mod tests {
 
     #[test]
     fn retention_divides_by_what_paid_at_the_start_and_is_null_without_it() {
-        let mut b = MovementsBuilder::new(days(2));
+        let mut b = MovementsBuilder::new(days(2), Discounts::default(), Basis::Net);
         // Day 0: a 1000 → 1200, c 1000 → 0, d new 500.
         span(&mut b, 1, "a", 1000, 0, 100);
         span(&mut b, 2, "a", 1200, 100, i64::MAX);
@@ -369,12 +422,63 @@ mod tests {
         assert_eq!(day0.arpa, Some(850));
         assert_eq!((day0.customers_start, day0.customers_end), (2, 2));
 
-        let mut b = MovementsBuilder::new(days(1));
+        let mut b = MovementsBuilder::new(days(1), Discounts::default(), Basis::Net);
         span(&mut b, 1, "a", 1001, 100, i64::MAX);
         span(&mut b, 2, "b", 1000, 100, i64::MAX);
         let r = b.finish().remove(0).retention();
         assert_eq!((r.nrr, r.grr), (None, None));
         // 2001 / 2 = 1000.5 rounds away from zero.
         assert_eq!(r.arpa, Some(1001));
+    }
+
+    #[test]
+    fn a_coupon_that_ends_inside_a_version_is_an_expansion_when_it_ends() {
+        // a: 50 % off from its start until just after day 2 begins (repeating); c: 100 %
+        // off forever.
+        let coupon = |id: &str, bp, duration: &str, ends_at| DiscountRow {
+            id: id.into(),
+            starts_at: Some(0),
+            ends_at,
+            percent_off_bp: Some(bp),
+            amount_off: None,
+            currency: None,
+            duration: Some(duration.into()),
+            duration_in_months: None,
+        };
+        let discounts = Discounts::from_rows([
+            coupon("di_half", 5000, "repeating", Some(2 * DAY + 5)),
+            coupon("di_free", 10_000, "forever", None),
+        ]);
+        let item = |version, customer, discounts| SpanItemRow {
+            version,
+            customer,
+            from: 10,
+            to: i64::MAX,
+            status: "active",
+            ended: false,
+            currency: Some("eur"),
+            quantity: Some(1),
+            unit_amount: Some(1000),
+            interval: Some("month"),
+            interval_count: Some(1),
+            discounts,
+        };
+        let mut b = MovementsBuilder::new(days(3), discounts, Basis::Net);
+        b.push(item(1, "a", "di_half"));
+        b.push(item(2, "c", "di_free"));
+        let rows: Vec<MrrMovementRow> = b.finish().into_iter().map(|m| m.row).collect();
+        // Day 0: a is new at 5.00 (c pays nothing: never a customer); day 1 holds; day 2
+        // the coupon ends and a expands to 10.00.
+        assert_eq!((rows[0].new, rows[0].ending_mrr), (500, 500));
+        assert_eq!((rows[1].starting_mrr, rows[1].ending_mrr), (500, 500));
+        assert_eq!((rows[2].expansion, rows[2].ending_mrr), (500, 1000));
+
+        // Before discounts, a is new at 10.00 and so is c.
+        let discounts = Discounts::from_rows([coupon("di_half", 5000, "repeating", None)]);
+        let mut b = MovementsBuilder::new(days(1), discounts, Basis::Gross);
+        b.push(item(1, "a", "di_half"));
+        b.push(item(2, "c", "di_free"));
+        let rows = b.finish();
+        assert_eq!(rows[0].row.new, 2000);
     }
 }

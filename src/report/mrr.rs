@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::discount::{Basis, Discounts};
 use crate::time::as_rfc3339;
 
 /// An exact, non-reduced-on-purpose fraction of a minor unit (denominator > 0).
@@ -54,6 +55,40 @@ impl std::ops::Add for Ratio {
             self.num * other.den + other.num * self.den,
             self.den * other.den,
         )
+    }
+}
+
+impl std::ops::Sub for Ratio {
+    type Output = Ratio;
+
+    fn sub(self, other: Ratio) -> Ratio {
+        Ratio::new(
+            self.num * other.den - other.num * self.den,
+            self.den * other.den,
+        )
+    }
+}
+
+impl std::ops::Mul for Ratio {
+    type Output = Ratio;
+
+    fn mul(self, other: Ratio) -> Ratio {
+        Ratio::new(self.num * other.num, self.den * other.den)
+    }
+}
+
+impl Ratio {
+    /// The ratio, or zero if it is negative.
+    pub fn at_least_zero(self) -> Ratio {
+        if self.num < 0 { Ratio::ZERO } else { self }
+    }
+
+    /// `self × num ÷ den`, or zero when `den` is zero.
+    pub fn scaled(self, num: Ratio, den: Ratio) -> Ratio {
+        if den.num == 0 {
+            return Ratio::ZERO;
+        }
+        self * num * Ratio::new(den.den, den.num)
     }
 }
 
@@ -123,6 +158,9 @@ pub struct MrrRow {
     /// What trialing subscriptions will bring once they convert (not in `mrr`).
     pub trialing_mrr: i64,
     pub trialing_subscriptions: u64,
+    /// What discounts take off the active subscriptions' MRR (docs/reports.md): `mrr`
+    /// is net of it, or with `?gross=true` before it.
+    pub discounts: i64,
     pub by_price: Vec<PriceMrr>,
 }
 
@@ -147,12 +185,16 @@ pub struct MrrItem<'a> {
     pub unit_amount: Option<i64>,
     pub interval: Option<&'a str>,
     pub interval_count: Option<i64>,
+    /// The version's discount ids, space-separated in order.
+    pub discounts: &'a str,
 }
 
 /// Folds item rows (grouped by version) into per-currency MRR rows.
 #[derive(Debug)]
 pub struct MrrBuilder {
     at: i64,
+    discounts: Discounts,
+    basis: Basis,
     currencies: BTreeMap<String, Acc>,
     current: Option<Sub>,
 }
@@ -164,6 +206,7 @@ struct Acc {
     past_due: u64,
     trialing_mrr: i64,
     trialing: u64,
+    discounts: i64,
     by_price: BTreeMap<String, (i64, u64, i64)>,
 }
 
@@ -175,12 +218,19 @@ struct Sub {
     total: Ratio,
     /// Per price: exact monthly amount and quantity.
     prices: Vec<(String, Ratio, i64)>,
+    discounts: String,
+    /// The billing interval (of its first item that has one): what an amount-off
+    /// coupon's per-invoice amount is normalised with.
+    interval: Option<(String, i64)>,
 }
 
 impl MrrBuilder {
-    pub fn new(at: i64) -> MrrBuilder {
+    /// A builder for MRR at `at`, net of `discounts` or before them (`basis`).
+    pub fn new(at: i64, discounts: Discounts, basis: Basis) -> MrrBuilder {
         MrrBuilder {
             at,
+            discounts,
+            basis,
             currencies: BTreeMap::new(),
             current: None,
         }
@@ -200,6 +250,8 @@ impl MrrBuilder {
                 currency: None,
                 total: Ratio::ZERO,
                 prices: Vec::new(),
+                discounts: item.discounts.to_owned(),
+                interval: None,
             });
         }
         let Some(sub) = self.current.as_mut() else {
@@ -207,6 +259,11 @@ impl MrrBuilder {
         };
         if sub.currency.is_none() {
             sub.currency = item.currency.map(str::to_ascii_lowercase);
+        }
+        if sub.interval.is_none()
+            && let Some(every) = item.interval
+        {
+            sub.interval = Some((every.to_owned(), item.interval_count.unwrap_or(1)));
         }
         let Some(m) = monthly(
             item.unit_amount,
@@ -232,11 +289,23 @@ impl MrrBuilder {
         let Some(sub) = self.current.take() else {
             return;
         };
+        let gross = sub.total;
+        let net = self.discounts.net(
+            gross,
+            &sub.discounts,
+            sub.currency.as_deref(),
+            sub.interval.as_ref().map(|(every, n)| (every.as_str(), *n)),
+            self.at,
+        );
+        let counted = match self.basis {
+            Basis::Net => net,
+            Basis::Gross => gross,
+        };
         let acc = self
             .currencies
             .entry(sub.currency.unwrap_or_default())
             .or_default();
-        let amount = sub.total.round();
+        let amount = counted.round();
         match sub.counted {
             Counted::Trialing => {
                 acc.trialing += 1;
@@ -246,9 +315,11 @@ impl MrrBuilder {
                 acc.active += 1;
                 acc.past_due += u64::from(past_due);
                 acc.mrr += amount;
+                acc.discounts += gross.round() - net.round();
                 for (price, m, quantity) in sub.prices {
                     let e = acc.by_price.entry(price).or_default();
-                    e.0 += m.round();
+                    // Discounts are the subscription's: each price bears its share.
+                    e.0 += m.scaled(counted, gross).round();
                     e.1 += 1;
                     e.2 += quantity;
                 }
@@ -271,6 +342,7 @@ impl MrrBuilder {
                 past_due_subscriptions: a.past_due,
                 trialing_mrr: a.trialing_mrr,
                 trialing_subscriptions: a.trialing,
+                discounts: a.discounts,
                 by_price: a
                     .by_price
                     .into_iter()
@@ -363,8 +435,9 @@ mod tests {
             unit_amount: Some(unit),
             interval: Some(interval),
             interval_count: Some(1),
+            discounts: "",
         };
-        let mut b = MrrBuilder::new(0);
+        let mut b = MrrBuilder::new(0, Discounts::default(), Basis::Net);
         b.push(item(1, "active", "eur", "p_m", 2, 1000, "month"));
         b.push(item(1, "active", "eur", "p_w", 1, 10, "week"));
         b.push(item(2, "past_due", "eur", "p_m", 1, 1000, "month"));

@@ -10,7 +10,9 @@ use crate::store::db::Connection;
 
 use super::{
     ChurnSweep, FailedPaymentsRow, MovementsBuilder, MrrBuilder, MrrItem, MrrMovementRow, MrrRow,
-    RangeQuery, ReportError, RetentionRow, RevenueRow, SubscriptionsRow, movements::Movements,
+    RangeQuery, ReportError, RetentionRow, RevenueRow, SubscriptionsRow,
+    discount::{Basis, Discounts},
+    movements::Movements,
     period,
 };
 use crate::store::reports;
@@ -69,15 +71,32 @@ pub fn revenue(conn: &Connection, q: &RangeQuery, now: i64) -> ReportResult<Vec<
     Ok(rows.into_iter().map(|(_, r)| r).collect())
 }
 
-/// MRR at `at` per currency, from the subscription version that held at `at`.
-pub fn mrr(conn: &Connection, at: i64, currency: Option<&str>) -> ReportResult<Vec<MrrRow>> {
-    mrr_of(conn, at, currency, None)
+/// MRR at `at` per currency, from the subscription version that held at `at`, net of
+/// discounts or before them (`basis`).
+pub fn mrr(
+    conn: &Connection,
+    at: i64,
+    currency: Option<&str>,
+    basis: Basis,
+) -> ReportResult<Vec<MrrRow>> {
+    mrr_of(conn, at, currency, None, basis)
 }
 
 /// One customer's MRR at `at` per currency: the MRR report over its subscriptions only
 /// (empty when none of them is active, past due or trialing then).
-pub fn customer_mrr(conn: &Connection, customer: &str, at: i64) -> ReportResult<Vec<MrrRow>> {
-    mrr_of(conn, at, None, Some(customer))
+pub fn customer_mrr(
+    conn: &Connection,
+    customer: &str,
+    at: i64,
+    basis: Basis,
+) -> ReportResult<Vec<MrrRow>> {
+    mrr_of(conn, at, None, Some(customer), basis)
+}
+
+/// The discounts the MRR reads apply: every one the mirror knows (see
+/// `store::reports::all_discounts`).
+fn discounts(conn: &Connection) -> ReportResult<Discounts> {
+    Ok(Discounts::from_rows(reports::all_discounts(conn)?))
 }
 
 fn mrr_of(
@@ -85,8 +104,9 @@ fn mrr_of(
     at: i64,
     currency: Option<&str>,
     customer: Option<&str>,
+    basis: Basis,
 ) -> ReportResult<Vec<MrrRow>> {
-    let mut builder = MrrBuilder::new(at);
+    let mut builder = MrrBuilder::new(at, discounts(conn)?, basis);
     reports::each_held_item(conn, at, currency, customer, |r| {
         builder.push(MrrItem {
             version: r.version,
@@ -97,6 +117,7 @@ fn mrr_of(
             unit_amount: r.unit_amount,
             interval: r.interval,
             interval_count: r.interval_count,
+            discounts: r.discounts,
         })
     })?;
     Ok(builder.finish())
@@ -166,7 +187,11 @@ fn movements(
     let Some((from, to)) = q.resolve(first, last, now) else {
         return Ok(Vec::new());
     };
-    let mut builder = MovementsBuilder::new(period::periods(from, to, q.interval)?);
+    let mut builder = MovementsBuilder::new(
+        period::periods(from, to, q.interval)?,
+        discounts(conn)?,
+        q.basis,
+    );
     // Versions from before `from` matter too: they make the MRR at its start and tell
     // a reactivation from a new customer.
     reports::each_version_span_item(conn, to, currency, customer, |r| builder.push(r))?;
@@ -270,6 +295,7 @@ mod tests {
                 currency: Some("eur"),
                 terminal: status == "canceled",
                 items: &items,
+                discounts: "",
             },
             Version { created, seq },
         )
@@ -277,7 +303,7 @@ mod tests {
     }
 
     fn mrr_at(conn: &Connection, at: i64) -> i64 {
-        mrr(conn, at, None).unwrap().first().map_or(0, |r| r.mrr)
+        mrr(conn, at, None, Basis::Net).unwrap().first().map_or(0, |r| r.mrr)
     }
 
     #[test]
@@ -335,6 +361,7 @@ mod tests {
                         currency: Some("eur"),
                         terminal: status == "canceled",
                         items: &items,
+                        discounts: "",
                     },
                     Version { created, seq },
                 )
@@ -400,7 +427,7 @@ mod tests {
         );
         let conn = store.conn().unwrap();
         // Jan 10: a is trialing, b active (×2).
-        let jan10 = &mrr(&conn, jan1 + 9 * 86_400, None).unwrap()[0];
+        let jan10 = &mrr(&conn, jan1 + 9 * 86_400, None, Basis::Net).unwrap()[0];
         assert_eq!((jan10.mrr, jan10.trialing_mrr), (2000, 1000));
         // Jan 20: both active; Feb 10: b has ended.
         assert_eq!(mrr_at(&conn, jan15 + 5 * 86_400), 3000);

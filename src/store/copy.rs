@@ -25,6 +25,8 @@ const TABLES: &[(&str, &[&str])] = &[
     ("refunds", &["id"]),
     ("checkout_sessions", &["id"]),
     ("accounts", &["id"]),
+    ("coupons", &["id"]),
+    ("discounts", &["id"]),
     ("flags", &["id"]),
     ("api_tokens", &["id"]),
     ("audit_log", &["id"]),

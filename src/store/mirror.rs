@@ -32,6 +32,8 @@ pub enum Table {
     Refunds,
     CheckoutSessions,
     Accounts,
+    Coupons,
+    Discounts,
 }
 
 impl Table {
@@ -47,6 +49,8 @@ impl Table {
             Table::Refunds => "refunds",
             Table::CheckoutSessions => "checkout_sessions",
             Table::Accounts => "accounts",
+            Table::Coupons => "coupons",
+            Table::Discounts => "discounts",
         }
     }
 

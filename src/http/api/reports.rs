@@ -15,39 +15,44 @@ use crate::{
         error::{ApiError, ApiResult},
     },
     report::{
-        self, FailedPaymentsRow, MrrMovementRow, MrrRow, RangeQuery, ReportError, RetentionRow,
+        self, Basis, FailedPaymentsRow, MrrMovementRow, MrrRow, RangeQuery, ReportError, RetentionRow,
         RevenueRow, SubscriptionsRow,
     },
     store::Result as StoreResult,
     time::now_secs,
 };
 
-/// `?from=&to=&interval=day|week|month&currency=` of the per-period reports.
+/// `?from=&to=&interval=day|week|month&currency=` of the per-period reports, and
+/// `gross=true|false` of those made of MRR (movements, retention).
 #[derive(Debug, Deserialize)]
 pub struct RangeParams {
     from: Option<String>,
     to: Option<String>,
     interval: Option<String>,
     currency: Option<String>,
+    gross: Option<String>,
 }
 
 impl RangeParams {
     pub(super) fn parse(&self) -> ApiResult<RangeQuery> {
-        RangeQuery::parse(
+        let mut q = RangeQuery::parse(
             self.from.as_deref(),
             self.to.as_deref(),
             self.interval.as_deref(),
             self.currency.as_deref(),
         )
-        .map_err(api_error)
+        .map_err(api_error)?;
+        q.basis = Basis::parse(self.gross.as_deref()).map_err(api_error)?;
+        Ok(q)
     }
 }
 
-/// `?at=&currency=` of the MRR report.
+/// `?at=&currency=&gross=` of the MRR report.
 #[derive(Debug, Deserialize)]
 pub struct MrrParams {
     at: Option<String>,
     currency: Option<String>,
+    gross: Option<String>,
 }
 
 pub(super) fn api_error(e: ReportError) -> ApiError {
@@ -95,7 +100,8 @@ pub async fn mrr(
         .map(report::parse_currency)
         .transpose()
         .map_err(api_error)?;
-    answer(&state, move |c| report::mrr(c, at, currency.as_deref())).await
+    let basis = Basis::parse(p.gross.as_deref()).map_err(api_error)?;
+    answer(&state, move |c| report::mrr(c, at, currency.as_deref(), basis)).await
 }
 
 pub async fn subscriptions(

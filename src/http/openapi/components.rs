@@ -427,6 +427,7 @@ pub(super) fn reports() -> Value {
             "past_due_subscriptions": describe(count(), "Of `active_subscriptions`, those past due."),
             "trialing_mrr": describe(integer(), "What trialing subscriptions will bring once they convert (not in `mrr`)."),
             "trialing_subscriptions": count(),
+            "discounts": describe(integer(), "What discounts take off the active subscriptions' MRR: `mrr` is net of it, or before it with `gross=true`."),
             "by_price": array_of("PriceMrr"),
         })),
         "PriceMrr": answer("The part of `mrr` from one price.", json!({

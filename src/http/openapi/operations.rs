@@ -1,7 +1,7 @@
 //! Every route of the API as an operation: the data of the document's `paths`.
 
 use axum::http::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::op::*;
 
@@ -127,6 +127,7 @@ pub(super) fn operations() -> Vec<Op> {
             )
             .params(vec![customer_id()])
             .params(range_params())
+            .params(vec![gross()])
             .answers(200, "MrrMovementsReport", "One row per period and currency in which the customer pays at the start or the end.")
             .errors(&[400, 404]),
         op(M::PATCH, "/stripe/customers/{id}", "updateCustomer", "customers")
@@ -401,7 +402,9 @@ pub(super) fn operations() -> Vec<Op> {
             .summary("MRR at a time")
             .describe(
                 "MRR, ARR, active subscriptions and the part of each price, per currency, \
-                 at any past time. Trialing subscriptions are reported apart, not in `mrr`.",
+                 at any past time. Trialing subscriptions are reported apart, not in `mrr`. \
+                 Net of discounts (forever and repeating coupons while they run; \
+                 `discounts` says how much they take off) unless `gross=true`.",
             )
             .params(vec![
                 query(
@@ -414,6 +417,7 @@ pub(super) fn operations() -> Vec<Op> {
                     json!({"type": "string", "pattern": "^[A-Za-z]{3}$"}),
                     "Only this ISO currency (any case).",
                 ),
+                gross(),
             ])
             .answers(200, "MrrReport", "One row per currency.")
             .errors(&[400]),
@@ -450,6 +454,7 @@ pub(super) fn operations() -> Vec<Op> {
              + reactivation - contraction - churned = ending_mrr`. Never paged.",
         )
         .params(range_params())
+        .params(vec![gross()])
         .answers(200, "MrrMovementsReport", "One row per period and currency with MRR at its start or end.")
         .errors(&[400]),
         op(M::GET, "/stripe/reports/retention", "retentionReport", "reports")
@@ -459,9 +464,19 @@ pub(super) fn operations() -> Vec<Op> {
                  retention fractions are over the customers paying at the period's start.",
             )
             .params(range_params())
+            .params(vec![gross()])
             .answers(200, "RetentionReport", "One row per period and currency with MRR at its start or end.")
             .errors(&[400]),
     ]
+}
+
+/// `gross` of the reports made of MRR.
+fn gross() -> Value {
+    query(
+        "gross",
+        json!({"type": "string", "enum": ["true", "false"], "default": "false"}),
+        "`true`: MRR before discounts. Default: net of them (docs/reports.md).",
+    )
 }
 
 pub(super) const EVENT_STATUSES: [&str; 5] = ["pending", "processed", "failed", "dead", "ignored"];

@@ -2,7 +2,7 @@
 
 use crate::store::db::{Connection, Statement, params};
 
-use super::history::{SubscriptionVersion, items_key, recompute_timeline};
+use super::history::{SubscriptionVersion, recompute_timeline, version_key};
 use crate::store::{Result, mirror::Version};
 
 /// Writes many mirror rows fast: prepared statements on the caller's transaction, no
@@ -50,8 +50,8 @@ impl<'c> BulkLoader<'c> {
             version: conn.prepare(
                 "INSERT INTO subscription_versions
                     (subscription, ev_created, ev_seq, status, customer, currency, items_key,
-                     terminal)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     terminal, discounts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  RETURNING id",
             )?,
         })
@@ -113,8 +113,9 @@ impl<'c> BulkLoader<'c> {
                 v.status,
                 v.customer,
                 v.currency,
-                items_key(v.items),
-                v.terminal
+                version_key(v),
+                v.terminal,
+                v.discounts
             ],
             |r| r.get(0),
         )?;

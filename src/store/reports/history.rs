@@ -16,6 +16,9 @@ pub struct SubscriptionVersion<'a> {
     /// The event ends the subscription (deleted, canceled, incomplete_expired).
     pub terminal: bool,
     pub items: &'a [ItemRow],
+    /// The ids of the discounts it carries, space-separated in Stripe's order ('' for
+    /// none).
+    pub discounts: &'a str,
 }
 
 /// Records the version `v` of a subscription, written by the event `at`. Called by the
@@ -38,7 +41,7 @@ pub fn record_subscription_version(
     if known {
         return Ok(false);
     }
-    let key = items_key(v.items);
+    let key = version_key(v);
     // Events mostly arrive in order: then the new version is the newest, its derived
     // columns follow from its predecessor alone, and only that predecessor's `valid_to`
     // changes. The result is exactly what `recompute_timeline` would give (a test holds
@@ -76,8 +79,8 @@ pub fn record_subscription_version(
         .prepare_cached(
             "INSERT INTO subscription_versions
             (subscription, ev_created, ev_seq, status, customer, currency, items_key,
-             terminal, ended, changed, valid_to)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             terminal, ended, changed, valid_to, discounts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          RETURNING id",
         )?
         .query_row(
@@ -92,7 +95,8 @@ pub fn record_subscription_version(
                 v.terminal,
                 ended,
                 changed,
-                valid_to
+                valid_to,
+                v.discounts
             ],
             |r| r.get::<_, i64>(0),
         )?;
@@ -264,8 +268,20 @@ fn recompute(conn: &Connection, subscription: Option<&str>) -> crate::store::db:
     }
 }
 
-/// A fingerprint of a version's items: equal keys mean equal items, so a version that
-/// repeats its predecessor (a renewal) is known not to change MRR.
+/// A fingerprint of what a version's MRR is made of, its items and discounts: equal
+/// keys mean equal MRR, so a version that repeats its predecessor (a renewal) is known
+/// not to change it. (A version without discounts has its items' key alone, as every
+/// version recorded before discounts were.)
+pub fn version_key(v: &SubscriptionVersion<'_>) -> String {
+    let mut key = items_key(v.items);
+    if !v.discounts.is_empty() {
+        key.push_str("|discounts\u{1f}");
+        key.push_str(v.discounts);
+    }
+    key
+}
+
+/// A fingerprint of a version's items: equal keys mean equal items.
 pub fn items_key(items: &[ItemRow]) -> String {
     let mut sorted: Vec<&ItemRow> = items.iter().collect();
     sorted.sort_by(|a, b| a.id.cmp(&b.id));

@@ -12,14 +12,17 @@
 //! callback instead of collecting them, so the report folds them as they stream.
 
 mod bulk;
+mod discounts;
 mod history;
 mod payments;
 mod subscriptions;
 
 pub use bulk::{BulkLoader, BulkPayment};
+pub use discounts::{DiscountRow, all_discounts};
 pub(crate) use history::migration_hook;
 pub use history::{
     SubscriptionVersion, items_key, recompute_timeline, record_subscription_version, seed_history,
+    version_key,
 };
 pub use payments::{
     FailedPaymentRow, PaymentFailedFlagRow, PeriodRevenue, RevenueTotals, each_failed_payment,

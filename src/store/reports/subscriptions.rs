@@ -19,6 +19,8 @@ pub struct HeldItemRow<'a> {
     pub unit_amount: Option<i64>,
     pub interval: Option<&'a str>,
     pub interval_count: Option<i64>,
+    /// The version's discount ids, space-separated in order.
+    pub discounts: &'a str,
 }
 
 /// The condition on the customer column `column` for parameter `?n`: a plain equality
@@ -49,7 +51,7 @@ pub fn each_held_item(
     // (what the MRR builder needs) without sorting.
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT v.id, v.status, coalesce(v.currency, i.currency), i.price, i.quantity,
-                i.unit_amount, i.interval, i.interval_count
+                i.unit_amount, i.interval, i.interval_count, v.discounts
          FROM subscription_versions v
          LEFT JOIN subscription_version_items i ON i.version = v.id
          WHERE v.changed = 1 AND v.valid_to > ?1 AND v.ev_created <= ?1 AND v.ended = 0
@@ -69,6 +71,7 @@ pub fn each_held_item(
             unit_amount: r.get(5)?,
             interval: text(r, 6)?,
             interval_count: r.get(7)?,
+            discounts: text(r, 8)?.unwrap_or(""),
         });
     }
     Ok(())
@@ -149,6 +152,8 @@ pub struct SpanItemRow<'a> {
     pub unit_amount: Option<i64>,
     pub interval: Option<&'a str>,
     pub interval_count: Option<i64>,
+    /// The version's discount ids, space-separated in order.
+    pub discounts: &'a str,
 }
 
 /// Hands `f` the items of every version that began before `before` and held for some
@@ -168,7 +173,7 @@ pub fn each_version_span_item(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT v.id, coalesce(v.customer, v.subscription), v.ev_created, v.valid_to,
                 coalesce(v.status, ''), v.ended, coalesce(v.currency, i.currency),
-                i.quantity, i.unit_amount, i.interval, i.interval_count
+                i.quantity, i.unit_amount, i.interval, i.interval_count, v.discounts
          FROM subscription_versions v
          LEFT JOIN subscription_version_items i ON i.version = v.id
          WHERE v.changed = 1 AND v.valid_to > v.ev_created AND v.ev_created < ?1
@@ -190,6 +195,7 @@ pub fn each_version_span_item(
             unit_amount: r.get(8)?,
             interval: text(r, 9)?,
             interval_count: r.get(10)?,
+            discounts: text(r, 11)?.unwrap_or(""),
         });
     }
     Ok(())

@@ -1,0 +1,39 @@
+-- billd schema, version 10: discounts, so MRR can be told net of coupons
+-- (docs/reports.md, "Discounts").
+--
+-- Coupons and discounts are mirrored from their events (`coupon.*`,
+-- `customer.discount.*`) and from the discount objects old API versions embed in a
+-- subscription. Each subscription version records the discounts it carried, in the
+-- subscription's order; the reports resolve them at read time, so a discount event
+-- arriving after its subscription's event still counts.
+CREATE TABLE coupons (
+    id                 TEXT PRIMARY KEY,
+    -- Hundredths of a percent (25.5 % is 2550): exact, like every amount billd keeps.
+    percent_off_bp     BIGINT,
+    amount_off         BIGINT,
+    currency           TEXT,
+    -- forever | repeating | once
+    duration           TEXT,
+    duration_in_months BIGINT,
+    deleted            BIGINT NOT NULL DEFAULT 0,
+    raw                TEXT NOT NULL,
+    ev_created         BIGINT NOT NULL,
+    ev_seq             BIGINT NOT NULL
+);
+
+CREATE TABLE discounts (
+    id           TEXT PRIMARY KEY,
+    coupon       TEXT,
+    customer     TEXT,
+    subscription TEXT,
+    starts_at    BIGINT,
+    ends_at      BIGINT,
+    deleted      BIGINT NOT NULL DEFAULT 0,
+    raw          TEXT NOT NULL,
+    ev_created   BIGINT NOT NULL,
+    ev_seq       BIGINT NOT NULL
+);
+
+-- The discount ids a version carried, space-separated in the subscription's order
+-- ('' for none, as every version recorded before this migration).
+ALTER TABLE subscription_versions ADD COLUMN discounts TEXT NOT NULL DEFAULT '';
