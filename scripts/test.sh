@@ -4,7 +4,9 @@
 # installs into .venv-localstripe/ from PyPI at a pinned version, and for the OpenAPI
 # validator, installed into .venv-openapi/). The suite runs twice: on SQLite, then on a
 # throwaway PostgreSQL cluster (Debian's postgresql package, installed with apt when
-# missing; scripts/pg-cluster.sh), started here and removed afterwards.
+# missing; scripts/pg-cluster.sh), started here and removed afterwards. The browser
+# tests use headless Chromium (Debian's chromium and chromium-driver packages, installed
+# with apt when missing).
 # Usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +49,38 @@ if ! "$validator_venv/bin/openapi-spec-validator" --version >/dev/null 2>&1 \
     cp "$requirements" "$validator_venv/.requirements"
 fi
 "$validator_venv/bin/openapi-spec-validator" --schema 3.1 docs/openapi.json
+
+# Headless Chromium and chromedriver for the browser tests (`/docs` as a browser renders
+# it: tests/docs.rs, through tests/common/browser.rs), named to them in
+# BILLD_TEST_CHROMIUM and BILLD_TEST_CHROMEDRIVER (set them yourself to use others).
+# Debian's packages, installed with apt-get when missing (as root). With CI set, no
+# browser fails the run; without it, the browser tests are skipped with a warning.
+install_browser() {
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "scripts/test.sh: cannot install chromium (needs root and apt-get)" >&2
+        return 1
+    fi
+    echo "scripts/test.sh: installing chromium and chromium-driver with apt-get" >&2
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        chromium chromium-driver >&2; then
+        echo "scripts/test.sh: apt-get install failed; retrying after apt-get update" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get update >&2 || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+            chromium chromium-driver >&2 || return 1
+    fi
+}
+chromium=${BILLD_TEST_CHROMIUM:-/usr/bin/chromium}
+chromedriver=${BILLD_TEST_CHROMEDRIVER:-/usr/bin/chromedriver}
+if { [ -x "$chromium" ] && [ -x "$chromedriver" ]; } \
+    || { install_browser && [ -x "$chromium" ] && [ -x "$chromedriver" ]; }; then
+    export BILLD_TEST_CHROMIUM="$chromium" BILLD_TEST_CHROMEDRIVER="$chromedriver"
+elif [ -n "${CI:-}" ]; then
+    echo "scripts/test.sh: no headless browser ($chromium, $chromedriver) for the browser tests" >&2
+    exit 1
+else
+    echo "scripts/test.sh: WARNING: no chromium/chromedriver; the browser tests are skipped" >&2
+    unset BILLD_TEST_CHROMIUM BILLD_TEST_CHROMEDRIVER
+fi
 
 # Unit tests, integration tests (real server on random ports, temporary databases,
 # signed webhooks, a SIGKILL crash test, the Stripe API against localstripe and an HTTP

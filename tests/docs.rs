@@ -1,15 +1,20 @@
-//! The documentation that is generated or served: `GET /docs` (the API reference page),
-//! the committed `docs/openapi.json`, and the generated parts of `docs/webhooks.md` and
-//! `docs/events/`. Generated files fail this test when stale;
-//! `BILLD_UPDATE_DOCS=1 cargo test --test docs` rewrites them.
+//! The documentation that is generated or served: `GET /docs` (the API reference page,
+//! also loaded in headless Chromium when `scripts/test.sh` provides one), the committed
+//! `docs/openapi.json`, and the generated parts of `docs/webhooks.md` and `docs/events/`.
+//! Generated files fail this test when stale; `BILLD_UPDATE_DOCS=1 cargo test --test
+//! docs` rewrites them (and the screenshot `docs/screenshots/docs.png`).
 
 mod common;
 
-use std::{fs, path::PathBuf};
+use std::{
+    fs,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
 use base64::Engine;
-use common::*;
-use serde_json::Value;
+use common::{browser::Browser, *};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 const REGENERATE: &str = "BILLD_UPDATE_DOCS=1 cargo test --test docs";
@@ -205,6 +210,210 @@ async fn docs_page_renders_every_operation_of_the_served_document() {
         ids.contains(&"docs".to_string()),
         "GET /docs is not documented"
     );
+}
+
+// ---- GET /docs in a browser -------------------------------------------------------
+
+/// What the page shows of each operation, read in the browser after its script ran.
+const RENDERED: &str = r#"
+return Array.from(document.querySelectorAll("main section.op[id]")).map(function (s) {
+  var text = function (css) { var e = s.querySelector(css); return e ? e.textContent : null; };
+  return { id: s.id, title: text("h3"), request: text(".example-request"), answer: text(".example-answer") };
+});"#;
+
+/// Waits until the page's script has rendered the document (or reported that it could not).
+async fn wait_rendered(browser: &Browser) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let done = "var s = document.getElementById('status');
+                return s !== null && s.textContent === '' && document.querySelectorAll('section.op').length > 0;";
+    while browser.execute(done, vec![]).await != true {
+        assert!(
+            Instant::now() < deadline,
+            "/docs did not render within 20 s: {:?}",
+            browser
+                .execute(
+                    "return document.getElementById('status').textContent;",
+                    vec![]
+                )
+                .await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `/docs` in headless Chromium: the page's script renders every operation of the
+/// served document with its recorded example, under its CSP, with nothing fetched from
+/// another host and nothing in the console.
+#[tokio::test]
+async fn docs_page_renders_every_operation_and_its_example_in_a_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = spawn_app().await;
+    browser.goto("about:blank").await;
+    let blank = browser.screenshot().await;
+    browser.log("performance").await;
+
+    browser.goto(&app.url("/docs")).await;
+    wait_rendered(&browser).await;
+    let doc = billd::http::openapi::document();
+    let rendered = browser.execute(RENDERED, vec![]).await;
+    let rendered: Vec<&Value> = rendered.as_array().unwrap().iter().collect();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let id = op["operationId"].as_str().unwrap();
+            let shown = rendered
+                .iter()
+                .find(|r| r["id"] == id)
+                .unwrap_or_else(|| panic!("{method} {path} ({id}) is not on the page"));
+            let title = shown["title"].as_str().unwrap();
+            assert!(
+                title.contains(method.as_str()) && title.contains(path.as_str()),
+                "{id}: {title}"
+            );
+            let example = &op["x-billd-example"];
+            let line = format!(
+                "{} {}",
+                example["method"].as_str().unwrap(),
+                example["path"].as_str().unwrap()
+            );
+            let request = shown["request"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id}: no example shown"));
+            assert!(request.starts_with(&line), "{id}: {request}");
+            let status = example["status"].to_string();
+            let answer = shown["answer"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id}: no answer shown"));
+            assert!(
+                answer.starts_with(&status) && answer.len() > status.len() + 2,
+                "{id}: {answer}"
+            );
+        }
+    }
+    assert!(operations > 30, "only {operations} operations");
+
+    // The example as a person sees it (rendered text), and a link that takes them there.
+    let request = browser
+        .find("#createCustomer .example-request")
+        .await
+        .expect("an example");
+    let text = browser.text(&request).await;
+    assert!(text.starts_with("POST /stripe/customers"), "{text}");
+    assert!(text.contains("@example.com"), "{text}");
+    let link = browser
+        .find("nav a[href='#createCustomer']")
+        .await
+        .expect("a link to it");
+    browser.click(&link).await;
+    assert!(browser.current_url().await.ends_with("#createCustomer"));
+
+    let origin = app.url("/");
+    let urls = browser.requested_urls().await;
+    assert!(urls.iter().any(|u| u.ends_with("/docs")), "{urls:?}");
+    assert!(
+        urls.iter().any(|u| u.ends_with("/openapi.json")),
+        "{urls:?}"
+    );
+    let elsewhere: Vec<&String> = urls.iter().filter(|u| !u.starts_with(&origin)).collect();
+    assert!(
+        elsewhere.is_empty(),
+        "requests to other hosts: {elsewhere:?}"
+    );
+    let console = browser.log("browser").await;
+    assert!(
+        console.is_empty(),
+        "console messages (JS errors, CSP violations): {console:#?}"
+    );
+
+    // An operation with its example, as a reader who followed a link sees it: committed
+    // as docs/screenshots/docs.png when regenerating the docs; a blank or unstyled page
+    // would compress to a fraction of this.
+    browser.goto(&app.url("/docs#createCustomer")).await;
+    wait_rendered(&browser).await;
+    let png = browser.screenshot().await;
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    assert!(
+        png.len() > 40_000 && png.len() > 8 * blank.len(),
+        "the screenshot looks blank: {} bytes (about:blank: {})",
+        png.len(),
+        blank.len()
+    );
+    let kept = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("docs.png");
+    fs::write(&kept, &png).unwrap();
+    if updating() {
+        let file = repo("docs/screenshots/docs.png");
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        fs::write(&file, &png).unwrap();
+    }
+    assert_eq!(browser.log("browser").await, Vec::<Value>::new());
+    browser.quit().await;
+    app.shutdown().await;
+}
+
+/// The WebDriver client does what the dashboard's tests will need: type into an input,
+/// click, read text, a property and the origin's cookies.
+#[tokio::test]
+async fn the_browser_client_types_clicks_and_reads_cookies() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = spawn_app().await;
+    browser.goto(&app.url("/docs")).await;
+    // A form made by WebDriver's script (the page's CSP allows no other script).
+    browser
+        .execute(
+            "var input = document.createElement('input'); input.id = 'q';
+             var button = document.createElement('button'); button.id = 'go'; button.textContent = 'Go';
+             button.onclick = function () {
+               document.cookie = 'seen=' + encodeURIComponent(input.value) + '; SameSite=Strict';
+               button.textContent = 'Done: ' + input.value;
+             };
+             document.body.prepend(input, button);",
+            vec![],
+        )
+        .await;
+    let input = browser.find("#q").await.expect("the input");
+    browser.type_into(&input, "jenny").await;
+    browser.clear(&input).await;
+    browser.type_into(&input, "jenny@example.com").await;
+    assert_eq!(
+        browser.property(&input, "value").await,
+        json!("jenny@example.com")
+    );
+    let button = browser.find("#go").await.expect("the button");
+    browser.click(&button).await;
+    assert_eq!(browser.text(&button).await, "Done: jenny@example.com");
+    let cookies = browser.cookies().await;
+    let seen = cookies
+        .iter()
+        .find(|c| c["name"] == "seen")
+        .unwrap_or_else(|| panic!("no cookie: {cookies:?}"));
+    assert_eq!(seen["value"], "jenny%40example.com");
+    assert!(browser.find("#nothing-here").await.is_none());
+    assert_eq!(browser.find_all("#q, #go").await.len(), 2);
+
+    // What the /docs test relies on: a load the page's CSP refuses reaches the log.
+    assert_eq!(browser.log("browser").await, Vec::<Value>::new());
+    browser
+        .execute("new Image().src = '/nope.png';", vec![])
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut console = Vec::new();
+    while console.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        console = browser.log("browser").await;
+    }
+    assert!(
+        console.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Content Security Policy"))),
+        "{console:#?}"
+    );
+    browser.quit().await;
+    app.shutdown().await;
 }
 
 // ---- docs/openapi.json ------------------------------------------------------------

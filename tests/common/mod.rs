@@ -2,6 +2,7 @@
 //! webhooks, tokens, and waiting on state (never on sleeps alone).
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod daemon;
 pub mod localstripe;
 pub mod personal;
