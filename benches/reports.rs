@@ -52,12 +52,13 @@ const PRICES: [(&str, i64, &str, i64); 6] = [
     ("price_daily", 1, "day", 7),
 ];
 
-fn load(store: &Store, n_payments: usize, n_subs: usize) -> (usize, usize) {
+fn load(store: &Store, n_payments: usize, n_subs: usize) -> (usize, usize, usize) {
     let mut rng = fastrand::Rng::with_seed(4);
     let mut conn = store.conn().expect("connection");
     let tx = conn.transaction().expect("transaction");
     let mut refunds = 0;
     let mut versions = 0;
+    let mut discounts = 0;
     {
         let mut bulk = BulkLoader::new(&tx).expect("bulk loader");
         for i in 0..n_payments {
@@ -103,6 +104,14 @@ fn load(store: &Store, n_payments: usize, n_subs: usize) -> (usize, usize) {
             }
         }
 
+        // An eighth of the subscriptions carry a coupon from their start: 20 % off
+        // forever, 50 % off for 90 days, or 5.00 off per invoice forever (usd only).
+        bulk.coupon("PCT20", Some(2000), None, "forever")
+            .expect("coupon");
+        bulk.coupon("PCT50", Some(5000), None, "repeating")
+            .expect("coupon");
+        bulk.coupon("AMT5", None, Some((500, "usd")), "forever")
+            .expect("coupon");
         let mut seq = 1i64;
         for s in 0..n_subs {
             let id = format!("sub_{s:06}");
@@ -128,6 +137,20 @@ fn load(store: &Store, n_payments: usize, n_subs: usize) -> (usize, usize) {
             let ends = (rng.u32(0..4) == 0).then(|| start + rng.i64(20 * DAY..SPAN));
             let change = (rng.u32(0..10) < 3).then(|| start + rng.i64(DAY..300 * DAY));
             let past_due = (rng.u32(0..20) == 0).then(|| start + rng.i64(30 * DAY..400 * DAY));
+            let discount = if rng.u32(0..8) == 0 {
+                let id = format!("di_{s:06}");
+                let (coupon, ends) = match rng.u32(0..3) {
+                    0 => ("PCT20", None),
+                    1 => ("PCT50", Some(start + 90 * DAY)),
+                    _ => ("AMT5", None),
+                };
+                bulk.discount(&id, coupon, &id, start, ends)
+                    .expect("discount");
+                discounts += 1;
+                id
+            } else {
+                String::new()
+            };
             let mut status = if trial { "trialing" } else { "active" };
             let mut last = None;
             let mut t = start;
@@ -150,7 +173,7 @@ fn load(store: &Store, n_payments: usize, n_subs: usize) -> (usize, usize) {
                     currency: Some(cur),
                     terminal: false,
                     items: &items,
-                    discounts: "",
+                    discounts: &discount,
                 };
                 bulk.version(&v, Version { created: t, seq })
                     .expect("version");
@@ -180,7 +203,7 @@ fn load(store: &Store, n_payments: usize, n_subs: usize) -> (usize, usize) {
                     currency: Some(cur),
                     terminal: true,
                     items: &items,
-                    discounts: "",
+                    discounts: &discount,
                 };
                 final_at = Version { created: end, seq };
                 bulk.version(&v, final_at).expect("version");
@@ -204,7 +227,7 @@ fn load(store: &Store, n_payments: usize, n_subs: usize) -> (usize, usize) {
     }
     tx.commit().expect("commit");
     // No ANALYZE: a real database has none, so the plans measured are the ones it gets.
-    (refunds, versions)
+    (refunds, versions, discounts)
 }
 
 /// Median and first of 5 runs, in milliseconds.
@@ -234,7 +257,7 @@ fn main() {
     store.migrate().expect("migrate");
 
     let started = Instant::now();
-    let (n_refunds, n_versions) = load(&store, n_payments, n_subs);
+    let (n_refunds, n_versions, n_discounts) = load(&store, n_payments, n_subs);
     let load_s = started.elapsed().as_secs_f64();
 
     let conn = store.conn().expect("connection");
@@ -277,6 +300,42 @@ fn main() {
     report("subscriptions_month_all", &mut || {
         report::subscriptions(&conn, &all_months, NOW)
             .expect("subscriptions")
+            .len()
+    });
+    // Issue 14's target: movements over 24 months of the whole history in under 1 s.
+    let two_years = RangeQuery {
+        from: Some(NOW - 730 * DAY),
+        to: Some(NOW),
+        ..RangeQuery::default()
+    };
+    report("mrr_movements_24_months", &mut || {
+        report::mrr_movements(&conn, &two_years, NOW)
+            .expect("movements")
+            .len()
+    });
+    report("mrr_movements_24_months_gross", &mut || {
+        let q = RangeQuery {
+            basis: Basis::Gross,
+            ..two_years.clone()
+        };
+        report::mrr_movements(&conn, &q, NOW)
+            .expect("movements")
+            .len()
+    });
+    report("retention_24_months", &mut || {
+        report::retention(&conn, &two_years, NOW)
+            .expect("retention")
+            .len()
+    });
+    report("mrr_movements_week_year", &mut || {
+        let q = RangeQuery {
+            from: Some(NOW - 364 * DAY),
+            to: Some(NOW),
+            interval: Interval::Week,
+            ..RangeQuery::default()
+        };
+        report::mrr_movements(&conn, &q, NOW)
+            .expect("movements")
             .len()
     });
     report("failed_payments_month_all", &mut || {
@@ -328,7 +387,7 @@ fn main() {
     let record_late_us = record(true);
 
     println!(
-        "reports: payments={n_payments} refunds={n_refunds} subscriptions={n_subs} versions={n_versions} changes={changes} \
+        "reports: payments={n_payments} refunds={n_refunds} subscriptions={n_subs} versions={n_versions} changes={changes} discounts={n_discounts} \
          load={load_s:.1}s {} record_version={record_us:.0}us record_late_version={record_late_us:.0}us",
         figures.join(" ")
     );

@@ -37,3 +37,10 @@ CREATE TABLE discounts (
 -- The discount ids a version carried, space-separated in the subscription's order
 -- ('' for none, as every version recorded before this migration).
 ALTER TABLE subscription_versions ADD COLUMN discounts TEXT NOT NULL DEFAULT '';
+
+-- "Which version held at time T" (the MRR report) reads the discount ids too: the
+-- index that answers it keeps covering the read, as it did before this column.
+DROP INDEX subscription_versions_valid;
+CREATE INDEX subscription_versions_valid
+    ON subscription_versions (valid_to, ev_created, status, ended, currency, subscription, discounts)
+    WHERE changed = 1;

@@ -14,6 +14,8 @@ pub struct BulkLoader<'c> {
     refund: Statement<'c>,
     subscription: Statement<'c>,
     version: Statement<'c>,
+    coupon: Statement<'c>,
+    discount: Statement<'c>,
 }
 
 /// One generated payment.
@@ -54,7 +56,50 @@ impl<'c> BulkLoader<'c> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  RETURNING id",
             )?,
+            coupon: conn.prepare(
+                "INSERT INTO coupons (id, percent_off_bp, amount_off, currency, duration, raw,
+                                      ev_created, ev_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, '{}', 0, 0)",
+            )?,
+            discount: conn.prepare(
+                "INSERT INTO discounts (id, coupon, subscription, starts_at, ends_at, raw,
+                                        ev_created, ev_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, '{}', 0, 0)",
+            )?,
         })
+    }
+
+    /// A coupon: `percent_off_bp` in hundredths of a percent, or `amount_off` in
+    /// `currency`.
+    pub fn coupon(
+        &mut self,
+        id: &str,
+        percent_off_bp: Option<i64>,
+        amount_off: Option<(i64, &str)>,
+        duration: &str,
+    ) -> Result<()> {
+        self.coupon.execute(params![
+            id,
+            percent_off_bp,
+            amount_off.map(|a| a.0),
+            amount_off.map(|a| a.1),
+            duration
+        ])?;
+        Ok(())
+    }
+
+    /// A discount of `coupon` on `subscription` over `[starts_at, ends_at)`.
+    pub fn discount(
+        &mut self,
+        id: &str,
+        coupon: &str,
+        subscription: &str,
+        starts_at: i64,
+        ends_at: Option<i64>,
+    ) -> Result<()> {
+        self.discount
+            .execute(params![id, coupon, subscription, starts_at, ends_at])?;
+        Ok(())
     }
 
     pub fn payment(&mut self, p: &BulkPayment<'_>) -> Result<()> {
