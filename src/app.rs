@@ -161,6 +161,7 @@ impl App {
             stripe: self.stripe,
             plans,
             limits: Arc::new(Limits::new(&self.config.limits, &self.config.server)),
+            compliance: Arc::new(crate::compliance::Rules::new(&self.config.compliance)),
         };
         let limits = state.limits.clone();
         let pruning = tokio::spawn(async move {

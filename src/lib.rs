@@ -8,6 +8,7 @@
 pub mod alerts;
 pub mod app;
 pub mod cli;
+pub mod compliance;
 pub mod config;
 pub mod events;
 pub mod gap;

@@ -2,6 +2,7 @@
 //! read from the environment variables the file names (never from the file itself).
 
 use std::{
+    collections::BTreeMap,
     net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
@@ -49,6 +50,7 @@ pub struct Config {
     pub log: LogConfig,
     pub limits: LimitsConfig,
     pub alerts: AlertsConfig,
+    pub compliance: ComplianceConfig,
     /// The file this was read from, if any.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -207,6 +209,20 @@ impl AlertsConfig {
         }
         Ok((!self.webhook_url.is_empty()).then(|| SecretString::from(self.webhook_url.clone())))
     }
+}
+
+/// Checks before billd asks Stripe to take money (DESIGN §2 `[compliance]`,
+/// docs/compliance.md). Empty: nothing is checked.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ComplianceConfig {
+    /// ISO 3166-1 alpha-2 codes, matched against the customer's address country and the
+    /// card's country where the mirror knows them.
+    pub blocked_countries: Vec<String>,
+    /// The largest single payment per currency, in minor units (`{ usd = 500000 }`).
+    pub max_amount: BTreeMap<String, i64>,
+    /// Email domains (and their subdomains) refused as customers.
+    pub blocked_email_domains: Vec<String>,
 }
 
 fn is_http_url(url: &str) -> bool {
@@ -540,7 +556,46 @@ impl Config {
         if l.max_in_flight_per_address == 0 {
             return invalid("limits.max_in_flight_per_address", "must be at least 1");
         }
-        self.validate_alerts()
+        self.validate_alerts()?;
+        self.validate_compliance()
+    }
+
+    fn validate_compliance(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        let c = &self.compliance;
+        for country in &c.blocked_countries {
+            let country = country.trim();
+            if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_alphabetic()) {
+                return invalid(
+                    "compliance.blocked_countries",
+                    format!("`{country}` is not a two-letter ISO country code such as \"KP\""),
+                );
+            }
+        }
+        for (currency, max) in &c.max_amount {
+            if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
+                return invalid(
+                    "compliance.max_amount",
+                    format!("`{currency}` is not a three-letter ISO currency code such as usd"),
+                );
+            }
+            if *max <= 0 {
+                return invalid(
+                    "compliance.max_amount",
+                    format!("{currency}: must be a positive number of minor units"),
+                );
+            }
+        }
+        for domain in &c.blocked_email_domains {
+            let domain = domain.trim().trim_start_matches('@');
+            if domain.is_empty() || domain.contains(['@', ' ', '/']) || !domain.contains('.') {
+                return invalid(
+                    "compliance.blocked_email_domains",
+                    format!("`{domain}` is not an email domain such as example.com"),
+                );
+            }
+        }
+        Ok(())
     }
 
     fn validate_alerts(&self) -> Result<(), ConfigError> {

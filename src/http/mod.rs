@@ -46,6 +46,8 @@ pub struct AppState {
     pub plans: Arc<api::plans::PlansCache>,
     /// This process's rate limits.
     pub limits: Arc<limits::Limits>,
+    /// The `[compliance]` rules the money-taking routes check.
+    pub compliance: Arc<crate::compliance::Rules>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -2,14 +2,19 @@
 //! or a subscription, answered as `{id, url}` (send the customer to `url`). The
 //! session is written through to the mirror; its outcome arrives by webhook.
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Extension, Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::{Body, write_through};
+use super::{
+    Body,
+    compliance::{self, Ask},
+    write_through,
+};
 use crate::{
     events,
     http::{
         AppState,
+        auth::Caller,
         error::{ApiError, ApiResult},
         idempotency::Key,
     },
@@ -67,10 +72,32 @@ pub struct Session {
 
 pub async fn create(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Key(key): Key,
     Body(body): Body<CreateBody>,
 ) -> ApiResult<(StatusCode, Json<Session>)> {
     let new = new_session(body)?;
+    let mut ask = Ask {
+        action: "checkout.create",
+        customer: new.customer.clone(),
+        email: new.customer_email.clone(),
+        ..Ask::default()
+    };
+    for line in &new.lines {
+        match line {
+            Line::Price { price, quantity } => ask.prices.push((price.clone(), *quantity)),
+            Line::Amount {
+                amount,
+                currency,
+                quantity,
+                ..
+            } => ask.amounts.push((
+                amount.saturating_mul(i64::try_from(*quantity).unwrap_or(i64::MAX)),
+                currency.clone(),
+            )),
+        }
+    }
+    compliance::check(&state, &caller, ask).await?;
     let session = stripe::checkout::create(&state.stripe, &new, key.as_ref()).await?;
     let raw = session.raw.clone();
     write_through(

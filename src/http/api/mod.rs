@@ -1,6 +1,7 @@
 //! The authenticated JSON API, one module per resource.
 
 pub mod checkout;
+mod compliance;
 pub mod connect;
 pub mod customers;
 pub mod events;

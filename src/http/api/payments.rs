@@ -3,14 +3,19 @@
 //! in Stripe, written through to the mirror.
 
 use crate::http::api::Query;
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Extension, Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::{Body, List, page_limit, write_through};
+use super::{
+    Body, List,
+    compliance::{self, Ask},
+    page_limit, write_through,
+};
 use crate::{
     events,
     http::{
         AppState,
+        auth::Caller,
         error::{ApiError, ApiResult},
         idempotency::Key,
     },
@@ -74,6 +79,7 @@ pub struct PaymentAnswer {
 
 pub async fn create(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Key(key): Key,
     Body(body): Body<CreateBody>,
 ) -> ApiResult<(StatusCode, Json<PaymentAnswer>)> {
@@ -92,6 +98,18 @@ pub async fn create(
     }
     ids::check_opt(Kind::Customer, "customer", body.customer.as_deref())?;
     ids::check(Kind::PaymentMethod, "payment_method", &body.payment_method)?;
+    compliance::check(
+        &state,
+        &caller,
+        Ask {
+            action: "payment.create",
+            customer: body.customer.clone(),
+            payment_method: Some(body.payment_method.clone()),
+            amounts: vec![(body.amount, currency.clone())],
+            ..Ask::default()
+        },
+    )
+    .await?;
     let new = NewPayment {
         customer: body.customer,
         amount: body.amount,

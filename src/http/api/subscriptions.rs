@@ -5,14 +5,19 @@
 //! /stripe/subscriptions/{id}` from the mirror.
 
 use crate::http::api::{Path, Query};
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Extension, Json, extract::State, http::StatusCode};
 use serde::Deserialize;
 
-use super::{Body, write_through};
+use super::{
+    Body,
+    compliance::{self, Ask},
+    write_through,
+};
 use crate::{
     events,
     http::{
         AppState,
+        auth::Caller,
         error::{ApiError, ApiResult},
         idempotency::Key,
     },
@@ -49,6 +54,7 @@ pub struct CreateBody {
 
 pub async fn create(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Key(key): Key,
     Body(body): Body<CreateBody>,
 ) -> ApiResult<(StatusCode, Json<Subscription>)> {
@@ -58,6 +64,18 @@ pub async fn create(
         return Err(ApiError::invalid("quantity must be at least 1").with("param", "quantity"));
     }
     let proration = proration(body.proration_behavior.as_deref())?;
+    // Checked with its full price even with a trial: it will take that money.
+    compliance::check(
+        &state,
+        &caller,
+        Ask {
+            action: "subscription.create",
+            customer: Some(body.customer.clone()),
+            prices: vec![(body.price.clone(), body.quantity.unwrap_or(1))],
+            ..Ask::default()
+        },
+    )
+    .await?;
     let new = NewSubscription {
         customer: body.customer,
         price: body.price,
@@ -83,6 +101,7 @@ pub struct UpdateBody {
 
 pub async fn update(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Key(key): Key,
     Body(body): Body<UpdateBody>,
@@ -91,6 +110,41 @@ pub async fn update(
     ids::check_opt(Kind::Price, "price", body.price.as_deref())?;
     if body.quantity == Some(0) {
         return Err(ApiError::invalid("quantity must be at least 1").with("param", "quantity"));
+    }
+    if body.price.is_some() || body.quantity.is_some() {
+        // A change of price or quantity is checked as what the subscription will then
+        // charge, with what the mirror knows of it for the part the body leaves out.
+        let sub_id = id.clone();
+        let known = state
+            .store
+            .run(move |c| match mirror::get_subscription(c, &sub_id) {
+                Ok(s) => Ok(Some(s)),
+                Err(crate::store::StoreError::NotFound) => Ok(None),
+                Err(e) => Err(e),
+            })
+            .await?;
+        let price = body
+            .price
+            .clone()
+            .or_else(|| known.as_ref().and_then(|s| s.price.clone()));
+        let quantity = body.quantity.unwrap_or_else(|| {
+            known
+                .as_ref()
+                .and_then(|s| s.quantity)
+                .and_then(|q| u64::try_from(q).ok())
+                .unwrap_or(1)
+        });
+        compliance::check(
+            &state,
+            &caller,
+            Ask {
+                action: "subscription.update",
+                customer: known.and_then(|s| s.customer),
+                prices: price.map(|p| (p, quantity)).into_iter().collect(),
+                ..Ask::default()
+            },
+        )
+        .await?;
     }
     let mut changes = Changes {
         price: body.price,

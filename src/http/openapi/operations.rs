@@ -188,7 +188,11 @@ pub(super) fn operations() -> Vec<Op> {
         // ---- subscriptions ------------------------------------------------------
         op(M::POST, "/stripe/subscriptions", "createSubscription", "subscriptions")
             .summary("Create a subscription")
-            .describe("A customer, a recurring price, a quantity and an optional trial.")
+            .describe(
+                "A customer, a recurring price, a quantity and an optional trial. 422 \
+                 `compliance_refused` (with `rule`) when a `[compliance]` rule forbids it; \
+                 nothing is sent to Stripe then.",
+            )
             .body("SubscriptionCreate", true)
             .answers(201, "Subscription", "Created, as `GET` shows it.")
             .errors(&STRIPE),
@@ -242,7 +246,9 @@ pub(super) fn operations() -> Vec<Op> {
                 "Creates and confirms a PaymentIntent in Stripe and writes it through. 402 \
                  `card_declined` with `decline_code` when the card is declined. When Stripe \
                  asks for more (`status: requires_action`), the answer carries \
-                 `client_secret` and `next_action` for the customer's browser.",
+                 `client_secret` and `next_action` for the customer's browser. 422 \
+                 `compliance_refused` (with `rule`) when a `[compliance]` rule forbids it; \
+                 nothing is sent to Stripe then.",
             )
             .body("PaymentCreate", true)
             .answers(201, "PaymentCreated", "Created.")
@@ -288,7 +294,9 @@ pub(super) fn operations() -> Vec<Op> {
         .describe(
             "Mode `payment` or `subscription`; what is sold is one `price` (+`quantity`), \
              `line_items`, or (payment mode only) an `amount` with `currency` and `name`. \
-             Send the customer to `url`; the outcome arrives by webhook.",
+             Send the customer to `url`; the outcome arrives by webhook. 422 \
+             `compliance_refused` (with `rule`) when a `[compliance]` rule forbids it; \
+             nothing is sent to Stripe then.",
         )
         .body("CheckoutSessionCreate", true)
         .answers(201, "CheckoutSession", "Created.")
