@@ -97,6 +97,9 @@ enum Failure {
     Busy,
     /// A message for `last_error`; counts as an attempt.
     Error(String),
+    /// The payload cannot be read by this version of billd: no retry can help, so the
+    /// event is dead at once (and replayable after an upgrade).
+    Permanent(String),
 }
 
 impl Failure {
@@ -275,12 +278,14 @@ impl Worker {
                 tracing::debug!("object busy in another worker; the event waits");
                 return Ok(Step::Busy { id: event.id });
             }
-            Err(Failure::Error(error)) => error,
+            Err(Failure::Error(error)) => (error, false),
+            Err(Failure::Permanent(error)) => (error, true),
         };
+        let (error, permanent) = error;
         // Dropping the savepoint rolls back whatever the handler wrote, and only that.
         drop(savepoint);
         let attempts = event.attempts + 1;
-        let next = (attempts < i64::from(self.config.max_attempts))
+        let next = (!permanent && attempts < i64::from(self.config.max_attempts))
             .then(|| now + self.backoff_ms(attempts));
         inbox::fail(tx, event.seq, &error, next)?;
         crate::metrics::observe(
@@ -296,6 +301,10 @@ impl Worker {
         if next.is_some() {
             tracing::warn!(outcome = "failed", attempts, duration_ms, error = %error, "event failed, will retry");
             Ok(Step::Retried { id: event.id })
+        } else if permanent {
+            tracing::error!(outcome = "dead", attempts, duration_ms, error = %error, alert = true,
+                "event cannot be read by this billd: dead at once; replay it after an upgrade with `billd events replay`");
+            Ok(Step::Dead { id: event.id })
         } else {
             tracing::error!(outcome = "dead", attempts, duration_ms, error = %error, alert = true,
                 "event is dead after its last attempt; replay it with `billd events replay`");
@@ -320,7 +329,8 @@ impl Worker {
                 )),
             ));
         }
-        let object = Event::object_of(&event.payload).map_err(|e| Failure::Error(e.to_string()))?;
+        let object =
+            Event::object_of(&event.payload).map_err(|e| Failure::Permanent(e.to_string()))?;
         // Handlers read before they write: two workers applying events of one object at
         // once (PostgreSQL does not serialise applies as SQLite does) must not interleave.
         // (SQLite's one writer already serialises them: no second parse of the object.)
@@ -340,7 +350,7 @@ impl Worker {
         };
         let outcome = events::apply(conn, &ev, now_ms / 1000).map_err(|e| match e {
             events::ApplyError::Store(e) => Failure::from_store(e),
-            e => Failure::Error(e.to_string()),
+            e @ events::ApplyError::Parse { .. } => Failure::Permanent(e.to_string()),
         })?;
         match outcome {
             Outcome::Applied => Ok((Status::Processed, None)),
@@ -466,6 +476,18 @@ mod tests {
         .unwrap();
     }
 
+    /// Makes every insert into `prices` fail, as a database error would.
+    fn refuse_prices(store: &Store) {
+        store
+            .conn()
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER refuse_prices BEFORE INSERT ON prices
+                 BEGIN SELECT RAISE(ABORT, 'the test refuses prices'); END;",
+            )
+            .unwrap();
+    }
+
     fn status(store: &Store, id: &str) -> Status {
         inbox::get(&store.conn().unwrap(), id).unwrap().status
     }
@@ -509,12 +531,14 @@ mod tests {
             false,
             r#"{"data":{"object":{"id":"cus_b1"}}}"#,
         );
+        // A write the database refuses: an error a retry may get past.
+        refuse_prices(&store);
         store_event(
             &store,
             "evt_b2",
-            "customer.created",
+            "price.created",
             false,
-            r#"{"data":{"object":{"id":5}}}"#,
+            r#"{"data":{"object":{"id":"price_b2"}}}"#,
         );
         store_event(
             &store,
@@ -565,15 +589,38 @@ mod tests {
     }
 
     #[test]
+    fn a_payload_this_billd_cannot_read_is_dead_at_once_with_a_readable_reason() {
+        let (_dir, store) = test_store();
+        // A customer without its id: no retry can make it readable.
+        store_event(
+            &store,
+            "evt_unreadable",
+            "customer.created",
+            false,
+            r#"{"data":{"object":{"email":"jane@example.com"}}}"#,
+        );
+        let w = worker(&store, 8);
+        assert!(matches!(w.step().unwrap(), Step::Dead { .. }));
+        let conn = store.conn().unwrap();
+        let e = inbox::get(&conn, "evt_unreadable").unwrap();
+        assert_eq!(e.status, Status::Dead);
+        assert_eq!(e.attempts, 1);
+        let reason = e.last_error.unwrap_or_default();
+        assert!(reason.contains("missing field `id`"), "{reason}");
+        assert!(!reason.contains("jane"), "{reason}");
+    }
+
+    #[test]
     fn a_failing_event_is_retried_then_dead_and_does_not_block_others() {
         let (_dir, store) = test_store();
-        // `data.object` is not an object the customer handler can read.
+        // A write the database refuses each time: retried, then dead.
+        refuse_prices(&store);
         store_event(
             &store,
             "evt_bad",
-            "customer.created",
+            "price.created",
             false,
-            r#"{"data":{"object":{"id":5}}}"#,
+            r#"{"data":{"object":{"id":"price_bad"}}}"#,
         );
         store_event(
             &store,
@@ -598,7 +645,14 @@ mod tests {
         assert_eq!(status(&store, "evt_good"), Status::Processed);
         let bad = inbox::get(&store.conn().unwrap(), "evt_bad").unwrap();
         assert_eq!(bad.attempts, 2);
-        assert!(bad.last_error.unwrap().contains("cannot parse customer"));
+        assert!(
+            bad.last_error
+                .as_deref()
+                .unwrap_or("")
+                .contains("refuses prices"),
+            "{:?}",
+            bad.last_error
+        );
     }
 
     #[test]

@@ -205,7 +205,8 @@ fn movements_over_thousands_of_generated_customers_add_up_and_match_a_naive_mode
 
     // The boundaries are the MRR report's answers at the same times.
     for r in &rows {
-        let at_start = report::mrr(&conn, r.period_start, Some(&r.currency), report::Basis::Net).expect("mrr");
+        let at_start =
+            report::mrr(&conn, r.period_start, Some(&r.currency), report::Basis::Net).expect("mrr");
         assert_eq!(
             at_start.first().map_or(0, |m| m.mrr),
             r.starting_mrr,
@@ -1175,8 +1176,15 @@ fn discount_dataset() -> Vec<Value> {
         })
     };
     let mut da = sub(
-        "evt_da", "created", "2025-01-10T08:00:00Z", "cus_da", "sub_da", "price_eur_40", 4000,
-        "eur", "month",
+        "evt_da",
+        "created",
+        "2025-01-10T08:00:00Z",
+        "cus_da",
+        "sub_da",
+        "price_eur_40",
+        4000,
+        "eur",
+        "month",
     );
     // 2020-03-02 (the fixture's version): one embedded discount, its coupon inside.
     da["data"]["object"]["discount"] = json!({
@@ -1186,18 +1194,39 @@ fn discount_dataset() -> Vec<Value> {
                    "currency": null, "duration": "repeating", "duration_in_months": 3}
     });
     let mut db = sub(
-        "evt_db", "created", "2025-01-20T08:00:00Z", "cus_db", "sub_db", "price_usd_year", 10000,
-        "usd", "year",
+        "evt_db",
+        "created",
+        "2025-01-20T08:00:00Z",
+        "cus_db",
+        "sub_db",
+        "price_usd_year",
+        10000,
+        "usd",
+        "year",
     );
     db["data"]["object"]["discounts"] = json!(["di_b"]);
     let mut dc = sub(
-        "evt_dc", "created", "2025-02-05T08:00:00Z", "cus_dc", "sub_dc", "price_jpy_3000", 3000,
-        "jpy", "month",
+        "evt_dc",
+        "created",
+        "2025-02-05T08:00:00Z",
+        "cus_dc",
+        "sub_dc",
+        "price_jpy_3000",
+        3000,
+        "jpy",
+        "month",
     );
     dc["data"]["object"]["discounts"] = json!(["di_c"]);
     let mut dc2 = sub(
-        "evt_dc2", "updated", "2025-03-15T08:00:00Z", "cus_dc", "sub_dc", "price_jpy_3000", 3000,
-        "jpy", "month",
+        "evt_dc2",
+        "updated",
+        "2025-03-15T08:00:00Z",
+        "cus_dc",
+        "sub_dc",
+        "price_jpy_3000",
+        3000,
+        "jpy",
+        "month",
     );
     dc2["data"]["object"]["discounts"] = json!(["di_c2"]);
     let discount = |event: &str, id: &str, coupon: &str, customer: &str, sub: &str, at: &str| {
@@ -1209,18 +1238,19 @@ fn discount_dataset() -> Vec<Value> {
         });
         v
     };
-    let coupon = |event: &str, id: &str, percent: Value, amount: Value, currency: Value, duration: &str| {
-        let mut v = fixture_as("coupon.created.json", event);
-        v["created"] = t("2025-01-01").into();
-        let o = &mut v["data"]["object"];
-        o["id"] = id.into();
-        o["percent_off"] = percent;
-        o["amount_off"] = amount;
-        o["currency"] = currency;
-        o["duration"] = duration.into();
-        o["duration_in_months"] = Value::Null;
-        v
-    };
+    let coupon =
+        |event: &str, id: &str, percent: Value, amount: Value, currency: Value, duration: &str| {
+            let mut v = fixture_as("coupon.created.json", event);
+            v["created"] = t("2025-01-01").into();
+            let o = &mut v["data"]["object"];
+            o["id"] = id.into();
+            o["percent_off"] = percent;
+            o["amount_off"] = amount;
+            o["currency"] = currency;
+            o["duration"] = duration.into();
+            o["duration_in_months"] = Value::Null;
+            v
+        };
     let mut customer = fixture_as("customer.created.json", "evt_cus_da");
     customer["data"]["object"]["id"] = "cus_da".into();
     customer["livemode"] = false.into();
@@ -1229,13 +1259,55 @@ fn discount_dataset() -> Vec<Value> {
         customer,
         da,
         db,
-        discount("evt_di_b", "di_b", "AMT12", "cus_db", "sub_db", "2025-01-20T08:00:00Z"),
-        coupon("evt_cpn_amt", "AMT12", Value::Null, json!(1200), json!("usd"), "forever"),
-        coupon("evt_cpn_once", "HALFONCE", json!(50), Value::Null, Value::Null, "once"),
+        discount(
+            "evt_di_b",
+            "di_b",
+            "AMT12",
+            "cus_db",
+            "sub_db",
+            "2025-01-20T08:00:00Z",
+        ),
+        coupon(
+            "evt_cpn_amt",
+            "AMT12",
+            Value::Null,
+            json!(1200),
+            json!("usd"),
+            "forever",
+        ),
+        coupon(
+            "evt_cpn_once",
+            "HALFONCE",
+            json!(50),
+            Value::Null,
+            Value::Null,
+            "once",
+        ),
         dc,
-        discount("evt_di_c", "di_c", "HALFONCE", "cus_dc", "sub_dc", "2025-02-05T08:00:00Z"),
-        coupon("evt_cpn_ten", "TEN", json!(10.0), Value::Null, Value::Null, "forever"),
-        discount("evt_di_c2", "di_c2", "TEN", "cus_dc", "sub_dc", "2025-03-15T08:00:00Z"),
+        discount(
+            "evt_di_c",
+            "di_c",
+            "HALFONCE",
+            "cus_dc",
+            "sub_dc",
+            "2025-02-05T08:00:00Z",
+        ),
+        coupon(
+            "evt_cpn_ten",
+            "TEN",
+            json!(10.0),
+            Value::Null,
+            Value::Null,
+            "forever",
+        ),
+        discount(
+            "evt_di_c2",
+            "di_c2",
+            "TEN",
+            "cus_dc",
+            "sub_dc",
+            "2025-03-15T08:00:00Z",
+        ),
         dc2,
     ]
 }
@@ -1253,7 +1325,12 @@ async fn mrr_is_net_of_running_forever_and_repeating_coupons_as_worked_out() {
     let flat = |m: &str, c: &str, v: i64| (m.to_string(), c.to_string(), [v, 0, 0, 0, 0, 0, v]);
     let row = |m: &str, c: &str, v: [i64; 7]| (m.to_string(), c.to_string(), v);
 
-    let net = report(&app, &format!("/stripe/reports/mrr-movements?{range}"), &token).await;
+    let net = report(
+        &app,
+        &format!("/stripe/reports/mrr-movements?{range}"),
+        &token,
+    )
+    .await;
     let want_net = vec![
         row("2025-01", "eur", [0, 3000, 0, 0, 0, 0, 3000]),
         row("2025-01", "usd", [0, 733, 0, 0, 0, 0, 733]),
@@ -1314,15 +1391,33 @@ async fn mrr_is_net_of_running_forever_and_repeating_coupons_as_worked_out() {
     let c = |s: &str, mrr, off, price| (s.to_string(), mrr, off, price);
     assert_eq!(
         mrr_cols(&net),
-        vec![c("eur", 3000, 1000, 3000), c("jpy", 3000, 0, 3000), c("usd", 733, 100, 733)]
+        vec![
+            c("eur", 3000, 1000, 3000),
+            c("jpy", 3000, 0, 3000),
+            c("usd", 733, 100, 733)
+        ]
     );
-    let gross = report(&app, &format!("/stripe/reports/mrr?{at}&gross=true"), &token).await;
+    let gross = report(
+        &app,
+        &format!("/stripe/reports/mrr?{at}&gross=true"),
+        &token,
+    )
+    .await;
     assert_eq!(
         mrr_cols(&gross),
-        vec![c("eur", 4000, 1000, 4000), c("jpy", 3000, 0, 3000), c("usd", 833, 100, 833)]
+        vec![
+            c("eur", 4000, 1000, 4000),
+            c("jpy", 3000, 0, 3000),
+            c("usd", 833, 100, 833)
+        ]
     );
     // After the repeating coupon ended, nothing is taken off eur.
-    let may = report(&app, "/stripe/reports/mrr?at=2025-05-01&currency=eur", &token).await;
+    let may = report(
+        &app,
+        "/stripe/reports/mrr?at=2025-05-01&currency=eur",
+        &token,
+    )
+    .await;
     assert_eq!(mrr_cols(&may), vec![c("eur", 4000, 0, 4000)]);
     // Retention follows the net movements: jpy March keeps 2700 of 3000.
     let retention = report(
@@ -1333,20 +1428,44 @@ async fn mrr_is_net_of_running_forever_and_repeating_coupons_as_worked_out() {
     .await;
     assert_eq!(retention[0]["nrr"], 0.9, "{retention:?}");
     // The customer's own history is net too.
-    let own = report(&app, &format!("/stripe/customers/cus_da/mrr?{range}"), &token).await;
-    assert_eq!(movement_columns(&own)[3], row("2025-04", "eur", [3000, 0, 1000, 0, 0, 0, 4000]));
+    let own = report(
+        &app,
+        &format!("/stripe/customers/cus_da/mrr?{range}"),
+        &token,
+    )
+    .await;
+    assert_eq!(
+        movement_columns(&own)[3],
+        row("2025-04", "eur", [3000, 0, 1000, 0, 0, 0, 4000])
+    );
 
     // The CLI: --gross, and the discounts column of `report mrr`.
     let (code, out, err) = billd(
         &app,
-        &["report", "mrr-movements", "--from", "2025-01-01", "--to", "2025-02-01", "--gross", "--format", "json"],
+        &[
+            "report",
+            "mrr-movements",
+            "--from",
+            "2025-01-01",
+            "--to",
+            "2025-02-01",
+            "--gross",
+            "--format",
+            "json",
+        ],
     );
     assert_eq!(code, 0, "{err}");
     let cli: Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(cli[0]["new"], 4000, "{out}");
-    let (code, csv, err) = billd(&app, &["report", "mrr", "--at", "2025-02-15", "--format", "csv"]);
+    let (code, csv, err) = billd(
+        &app,
+        &["report", "mrr", "--at", "2025-02-15", "--format", "csv"],
+    );
     assert_eq!(code, 0, "{err}");
-    assert!(csv.lines().next().unwrap_or("").ends_with(",discounts"), "{csv}");
+    assert!(
+        csv.lines().next().unwrap_or("").ends_with(",discounts"),
+        "{csv}"
+    );
     assert!(csv.contains("EUR,30.00,360.00,1,0,0.00,0,10.00"), "{csv}");
 
     // `gross` is true or false, nothing else.

@@ -58,7 +58,12 @@ async fn load_mirror(app: &TestApp) {
         sub,
         customer("evt_c_ok", "cus_ok", "buyer@example.com", "US"),
         customer("evt_c_kp", "cus_kp", "someone@example.com", "KP"),
-        customer("evt_c_mail", "cus_mail", "someone@mail.blocked.example", "DE"),
+        customer(
+            "evt_c_mail",
+            "cus_mail",
+            "someone@mail.blocked.example",
+            "DE",
+        ),
         card("evt_pm_ok", "pm_ok", "cus_ok", "US"),
         card("evt_pm_kp", "pm_kp", "cus_ok", "kp"),
         price,
@@ -94,9 +99,10 @@ async fn each_rule_refuses_what_it_names_before_stripe_and_lets_the_rest_through
     // Stripe answers every request it gets with an error: what reaches it is counted,
     // and a request that passed the rules shows as a 502.
     Mock::given(any())
-        .respond_with(ResponseTemplate::new(500).set_body_json(
-            json!({"error": {"type": "api_error", "message": "mock"}}),
-        ))
+        .respond_with(
+            ResponseTemplate::new(500)
+                .set_body_json(json!({"error": {"type": "api_error", "message": "mock"}})),
+        )
         .mount(&mock)
         .await;
     let base = mock.uri();
@@ -114,9 +120,7 @@ async fn each_rule_refuses_what_it_names_before_stripe_and_lets_the_rest_through
     load_mirror(&app).await;
     let token = app.token(Scope::Write).await;
 
-    let pay = |customer: &str, pm: &str, amount: i64, currency: &str| {
-        json!({"customer": customer, "payment_method": pm, "amount": amount, "currency": currency})
-    };
+    let pay = |customer: &str, pm: &str, amount: i64, currency: &str| json!({"customer": customer, "payment_method": pm, "amount": amount, "currency": currency});
     let checkout = |extra: Value| {
         let mut body = json!({"success_url": "https://shop.example/ok"});
         for (k, v) in extra.as_object().cloned().unwrap_or_default() {
@@ -125,15 +129,37 @@ async fn each_rule_refuses_what_it_names_before_stripe_and_lets_the_rest_through
         body
     };
     let refused = [
-        ("/stripe/payments", pay("cus_ok", "pm_ok", 500_001, "usd"), "max_amount"),
-        ("/stripe/payments", pay("cus_ok", "pm_ok", 500_001, "USD"), "max_amount"),
-        ("/stripe/payments", pay("cus_kp", "pm_ok", 100, "usd"), "blocked_countries"),
-        ("/stripe/payments", pay("cus_ok", "pm_kp", 100, "eur"), "blocked_countries"),
-        ("/stripe/payments", pay("cus_mail", "pm_ok", 100, "eur"), "blocked_email_domains"),
+        (
+            "/stripe/payments",
+            pay("cus_ok", "pm_ok", 500_001, "usd"),
+            "max_amount",
+        ),
+        (
+            "/stripe/payments",
+            pay("cus_ok", "pm_ok", 500_001, "USD"),
+            "max_amount",
+        ),
+        (
+            "/stripe/payments",
+            pay("cus_kp", "pm_ok", 100, "usd"),
+            "blocked_countries",
+        ),
+        (
+            "/stripe/payments",
+            pay("cus_ok", "pm_kp", 100, "eur"),
+            "blocked_countries",
+        ),
+        (
+            "/stripe/payments",
+            pay("cus_mail", "pm_ok", 100, "eur"),
+            "blocked_email_domains",
+        ),
         (
             "/stripe/checkout/sessions",
-            checkout(json!({"mode": "payment", "amount": 100, "currency": "eur", "name": "A",
-                            "customer_email": "x@Blocked.Example"})),
+            checkout(
+                json!({"mode": "payment", "amount": 100, "currency": "eur", "name": "A",
+                            "customer_email": "x@Blocked.Example"}),
+            ),
             "blocked_email_domains",
         ),
         (
@@ -159,7 +185,11 @@ async fn each_rule_refuses_what_it_names_before_stripe_and_lets_the_rest_through
             "blocked_email_domains",
         ),
         // A change to 2 × 3000.00 of the mirrored subscription's price.
-        ("/stripe/subscriptions/sub_ok", json!({"quantity": 2}), "max_amount"),
+        (
+            "/stripe/subscriptions/sub_ok",
+            json!({"quantity": 2}),
+            "max_amount",
+        ),
     ];
     for (path, body, rule) in &refused {
         let (status, e) = send(&app, &token, path, body.clone()).await;
@@ -168,11 +198,17 @@ async fn each_rule_refuses_what_it_names_before_stripe_and_lets_the_rest_through
         assert_eq!(e["error"]["rule"], *rule, "{e}");
         let message = e["error"]["message"].as_str().unwrap_or("");
         assert!(message.contains(rule), "{message}");
-        assert!(!message.contains('@'), "the refusal repeats no email: {message}");
+        assert!(
+            !message.contains('@'),
+            "the refusal repeats no email: {message}"
+        );
         assert!(e["error"]["request_id"].is_string(), "{e}");
     }
     assert!(
-        mock.received_requests().await.unwrap_or_default().is_empty(),
+        mock.received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty(),
         "a refused request reached Stripe"
     );
     let store = open_store(app.dir.path());
@@ -196,17 +232,25 @@ async fn each_rule_refuses_what_it_names_before_stripe_and_lets_the_rest_through
     let allowed = [
         ("/stripe/payments", pay("cus_ok", "pm_ok", 500_000, "usd")),
         ("/stripe/payments", pay("cus_ok", "pm_ok", 9_999_999, "eur")),
-        ("/stripe/payments", pay("cus_unknown", "pm_unknown", 100, "usd")),
+        (
+            "/stripe/payments",
+            pay("cus_unknown", "pm_unknown", 100, "usd"),
+        ),
         (
             "/stripe/checkout/sessions",
-            checkout(json!({"mode": "payment", "amount": 100, "currency": "eur", "name": "A",
-                            "customer_email": "x@notblocked.example"})),
+            checkout(
+                json!({"mode": "payment", "amount": 100, "currency": "eur", "name": "A",
+                            "customer_email": "x@notblocked.example"}),
+            ),
         ),
         (
             "/stripe/subscriptions",
             json!({"customer": "cus_ok", "price": "price_big"}),
         ),
-        ("/stripe/subscriptions/sub_ok", json!({"cancel_at_period_end": true})),
+        (
+            "/stripe/subscriptions/sub_ok",
+            json!({"cancel_at_period_end": true}),
+        ),
     ];
     for (i, (path, body)) in allowed.iter().enumerate() {
         let (status, e) = send(&app, &token, path, body.clone()).await;
@@ -220,14 +264,106 @@ async fn each_rule_refuses_what_it_names_before_stripe_and_lets_the_rest_through
 #[tokio::test]
 async fn a_bad_compliance_config_is_refused_at_load_naming_the_key() {
     for (toml, key) in [
-        ("blocked_countries = [\"Korea\"]", "compliance.blocked_countries"),
+        (
+            "blocked_countries = [\"Korea\"]",
+            "compliance.blocked_countries",
+        ),
         ("max_amount = { usd = 0 }", "compliance.max_amount"),
         ("max_amount = { dollars = 5 }", "compliance.max_amount"),
-        ("blocked_email_domains = [\"@\"]", "compliance.blocked_email_domains"),
+        (
+            "blocked_email_domains = [\"@\"]",
+            "compliance.blocked_email_domains",
+        ),
     ] {
         let config: billd::config::Config =
             toml::from_str(&format!("[compliance]\n{toml}\n")).expect("parses");
         let err = config.validate().expect_err(toml).to_string();
         assert!(err.contains(key), "{toml}: {err}");
     }
+}
+
+#[tokio::test]
+async fn flags_are_listed_by_kind_over_http_and_the_cli() {
+    let app = spawn_app().await;
+    // A restricted connected account and a failed payment: two kinds of flags.
+    let mut account = fixture_as("account.updated.json", "evt_acct_restricted");
+    account["livemode"] = false.into();
+    let mut failed = fixture_as("payment_intent.payment_failed.json", "evt_pi_failed");
+    failed["livemode"] = false.into();
+    for event in [account, failed] {
+        let id = event["id"].as_str().unwrap_or("").to_string();
+        assert_eq!(app.post_event(&event).await.status(), 200, "{id}");
+        assert_eq!(app.settled(&id).await, Status::Processed, "{id}");
+    }
+    let token = app.token(Scope::Read).await;
+    let get = |path: &'static str| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            let r = app.get(path, &token).await;
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, all) = get("/stripe/flags").await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["data"].as_array().map_or(0, Vec::len), 2, "{all}");
+    let (status, restricted) = get("/stripe/flags?kind=account_restricted&status=open").await;
+    assert_eq!(status, 200, "{restricted}");
+    let data = restricted["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(data.len(), 1, "{restricted}");
+    assert_eq!(data[0]["kind"], "account_restricted");
+    assert!(
+        data[0]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("disabled_reason requirements.past_due"),
+        "{restricted}"
+    );
+    let (status, e) = get("/stripe/flags?kind=fraud").await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(e["error"]["param"], "kind");
+
+    let config = app.dir.path().join("billd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[log]\ndir = \"\"\n",
+            common::database_toml(app.dir.path())
+        ),
+    )
+    .expect("write config");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_billd"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("STRIPE_SECRET_KEY", "sk_test_x")
+            .env("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env_remove("BILLD_CONFIG")
+            .output()
+            .expect("run billd")
+    };
+    let out = run(&[
+        "flags",
+        "list",
+        "--kind",
+        "payment_failed",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let kinds: Vec<&str> = listed
+        .as_array()
+        .map(|a| a.iter().filter_map(|f| f["kind"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(kinds, vec!["payment_failed"], "{listed}");
+    let out = run(&["flags", "list", "--kind", "fraud"]);
+    assert_eq!(out.status.code(), Some(2));
+    app.shutdown().await;
 }

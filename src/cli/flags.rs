@@ -1,4 +1,4 @@
-//! `billd flags list [--status open|resolved]` and `billd flags resolve ID`.
+//! `billd flags list [--status open|resolved] [--kind K]` and `billd flags resolve ID`.
 
 use std::{path::Path, process::ExitCode};
 
@@ -21,6 +21,9 @@ pub enum Command {
         /// Only flags with this status.
         #[arg(long, value_enum)]
         status: Option<FlagStatus>,
+        /// Only flags of this kind.
+        #[arg(long, value_parser = parse_kind)]
+        kind: Option<flags::Kind>,
         /// How many flags (1 to 100).
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=100))]
         limit: u16,
@@ -32,18 +35,29 @@ pub enum Command {
     },
 }
 
+fn parse_kind(s: &str) -> Result<flags::Kind, String> {
+    flags::Kind::parse(s).ok_or_else(|| {
+        let kinds: Vec<&str> = flags::Kind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("expected one of {}", kinds.join(", "))
+    })
+}
+
 impl Command {
     pub fn run(self, config_path: Option<&Path>, format: Format) -> anyhow::Result<ExitCode> {
         let config = super::load_config(config_path)?;
         let store = super::open_store(&config)?;
         let mut conn = store.conn()?;
         match self {
-            Command::List { status, limit } => {
+            Command::List {
+                status,
+                kind,
+                limit,
+            } => {
                 let status = status.map(|s| match s {
                     FlagStatus::Open => "open",
                     FlagStatus::Resolved => "resolved",
                 });
-                let (list, _) = flags::list(&conn, status, usize::from(limit), None)?;
+                let (list, _) = flags::list_of_kind(&conn, status, kind, usize::from(limit), None)?;
                 let rows = list
                     .iter()
                     .map(|f| {

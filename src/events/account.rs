@@ -11,7 +11,10 @@ use crate::objects::{
     account::{Account, Deauthorized},
     parse_json,
 };
-use crate::store::mirror::{self, Table};
+use crate::store::{
+    flags::{self, Kind},
+    mirror::{self, Table},
+};
 
 /// Members of the raw account that are never stored.
 const NOT_STORED: &[&[&str]] = &[
@@ -23,10 +26,19 @@ const NOT_STORED: &[&[&str]] = &[
     &["external_accounts"],
 ];
 
-pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, ApplyError> {
+pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Outcome, ApplyError> {
     match event.type_ {
         "account.updated" => {}
         "account.application.deauthorized" => return deauthorized(conn, event),
+        // The account itself arrives in `account.updated` (which Stripe also sends when
+        // a capability or a person changes what the account may do); the application,
+        // capability and person objects add nothing billd shows, and persons are
+        // personal data best not copied.
+        "account.application.authorized"
+        | "capability.updated"
+        | "person.created"
+        | "person.updated"
+        | "person.deleted" => return Ok(Outcome::Applied),
         // Payout bank accounts and cards of connected accounts: billd neither shows nor
         // decides anything on them, and they are financial details best not copied. The
         // events are expected on a Connect endpoint, so they are applied, not ignored.
@@ -35,8 +47,49 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, App
         | "account.external_account.deleted" => return Ok(Outcome::Applied),
         _ => return Ok(Outcome::Unhandled),
     }
-    write_account(conn, event.raw(), event.origin())?;
+    if write_account(conn, event.raw(), event.origin())? {
+        // Only the newest state of the account decides its flag, whatever order the
+        // events arrive in.
+        restricted_flag(conn, event, now)?;
+    }
     Ok(Outcome::Applied)
+}
+
+/// Opens `account_restricted` for an account Stripe disabled or that has requirements
+/// past due, and resolves it once neither holds.
+fn restricted_flag(conn: &Connection, event: &Event<'_>, now: i64) -> Result<(), ApplyError> {
+    let a: Account = event.parse("account")?;
+    let r = a.requirements.as_ref();
+    let disabled = r.and_then(|r| r.disabled_reason.as_deref());
+    let past_due = r.and_then(|r| r.past_due.as_deref()).unwrap_or_default();
+    if disabled.is_none() && past_due.is_empty() {
+        flags::resolve_by_event(
+            conn,
+            Kind::AccountRestricted,
+            &a.id,
+            event.type_,
+            event.created,
+            now,
+        )?;
+        return Ok(());
+    }
+    let mut detail = format!("account {} restricted", a.id);
+    if let Some(reason) = disabled {
+        detail.push_str(&format!(": disabled_reason {reason}"));
+    }
+    if !past_due.is_empty() {
+        // Requirement names (`individual.verification.document`), not their values.
+        detail.push_str(&format!("; past due: {}", past_due.join(", ")));
+    }
+    flags::open(
+        conn,
+        Kind::AccountRestricted,
+        &a.id,
+        None,
+        &detail,
+        event.created,
+    )?;
+    Ok(())
 }
 
 /// Writes an account object (from an event, or as Stripe returned it to a call) under
@@ -116,7 +169,7 @@ mod tests {
             livemode: header.livemode,
             object: Event::object_of(text).unwrap(),
         };
-        super::apply(&h.conn(), &event).unwrap()
+        super::apply(&h.conn(), &event, 0).unwrap()
     }
 
     #[test]
@@ -168,5 +221,82 @@ mod tests {
             assert_eq!(apply_here(&h, &fixture(name), 1), Outcome::Applied);
         }
         assert_eq!(col(&h, "acct_1IuHosQveW0ONQsd", "id"), None);
+    }
+
+    #[test]
+    fn a_restricted_account_opens_a_flag_that_its_newest_state_resolves_in_any_order() {
+        use crate::events::testing::fixture_with;
+        use crate::store::flags::{Kind, find};
+        let restricted = fixture_with("account.updated.json", |v| {
+            v["id"] = "evt_acct_restricted".into();
+        });
+        let fine = fixture_with("account.updated.json", |v| {
+            v["id"] = "evt_acct_fine".into();
+            v["created"] = 1_621_683_400.into();
+            let r = &mut v["data"]["object"]["requirements"];
+            r["disabled_reason"] = serde_json::Value::Null;
+            r["past_due"] = serde_json::json!([]);
+        });
+        // In order: opened, then resolved by the newer state.
+        let mut h = Harness::new();
+        assert_eq!(h.apply_json(&restricted), Outcome::Applied);
+        let flag = find(&h.conn(), Kind::AccountRestricted, ACCT)
+            .unwrap()
+            .unwrap();
+        assert_eq!(flag.status, "open");
+        assert!(
+            flag.detail
+                .contains("disabled_reason requirements.past_due")
+                && flag
+                    .detail
+                    .contains("past due: external_account, tos_acceptance.date"),
+            "{}",
+            flag.detail
+        );
+        assert_eq!(h.apply_json(&fine), Outcome::Applied);
+        let flag = find(&h.conn(), Kind::AccountRestricted, ACCT)
+            .unwrap()
+            .unwrap();
+        assert_eq!(flag.status, "resolved");
+        // Replayed, the old state changes nothing.
+        assert_eq!(h.apply_json(&restricted), Outcome::Applied);
+        let flag = find(&h.conn(), Kind::AccountRestricted, ACCT)
+            .unwrap()
+            .unwrap();
+        assert_eq!(flag.status, "resolved");
+
+        // Out of order: the older restricted state arrives after the newer fine one.
+        let mut h = Harness::new();
+        h.apply_json(&fine);
+        h.apply_json(&restricted);
+        assert!(
+            find(&h.conn(), Kind::AccountRestricted, ACCT)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn capability_person_and_authorization_events_are_applied_without_copying_persons() {
+        let mut h = Harness::new();
+        for type_ in [
+            "capability.updated",
+            "person.created",
+            "person.updated",
+            "person.deleted",
+            "account.application.authorized",
+        ] {
+            let text = format!(
+                r#"{{"id":"evt_{}","type":"{type_}","created":1,"livemode":false,
+                    "account":"{ACCT}","data":{{"object":{{"id":"x_1","first_name":"Jane"}}}}}}"#,
+                type_.replace('.', "_")
+            );
+            assert_eq!(h.apply_json(&text), Outcome::Applied, "{type_}");
+        }
+        let n: i64 = h
+            .conn()
+            .query_row("SELECT count(*) FROM accounts", (), |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
     }
 }

@@ -93,7 +93,10 @@ fn store_embedded(
         discounts: Option<Vec<&'a RawValue>>,
     }
     let e: Embedded<'_> = parse_json(raw, "subscription")?;
-    let objects = e.discount.into_iter().chain(e.discounts.into_iter().flatten());
+    let objects = e
+        .discount
+        .into_iter()
+        .chain(e.discounts.into_iter().flatten());
     for object in objects.filter(|o| o.get().starts_with('{')) {
         let d: Discount = parse_json(object.get(), "discount")?;
         if let Some(key) = d.key(&s.id) {

@@ -21,7 +21,13 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
         | "invoice.marked_uncollectible"
         | "invoice.deleted"
         | "invoice.finalization_failed"
-        | "invoice.upcoming" => {}
+        | "invoice.upcoming"
+        | "invoice.sent"
+        | "invoice.overdue"
+        | "invoice.overpaid"
+        | "invoice.will_be_due"
+        | "invoice.payment_action_required"
+        | "invoice.payment_attempt_required" => {}
         _ => return Ok(Outcome::Unhandled),
     }
     let inv: Invoice = event.parse("invoice")?;
@@ -72,15 +78,38 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
                 }
             }
         }
-        "invoice.paid" | "invoice.payment_succeeded" => {
-            flags::resolve_by_event(
+        "invoice.payment_action_required" => {
+            // The customer must confirm the payment (3-D Secure, a bank's check): someone
+            // should tell them. Resolved like a failure, once the invoice is paid.
+            let detail = format!(
+                "invoice {id} payment needs the customer's action: amount_due {} {}",
+                inv.amount_due.unwrap_or(0),
+                inv.currency.as_deref().unwrap_or("")
+            );
+            flags::open(
                 conn,
-                Kind::PaymentFailed,
+                Kind::PaymentActionRequired,
                 id,
-                event.type_,
+                inv.customer.as_deref(),
+                detail.trim_end(),
                 event.created,
-                now,
             )?;
+            let status = mirror::column(conn, Table::Invoices, id, "status")?;
+            if status.as_deref() == Some("paid") {
+                flags::resolve_by_event(
+                    conn,
+                    Kind::PaymentActionRequired,
+                    id,
+                    flags::ALREADY_SUCCEEDED,
+                    event.created,
+                    now,
+                )?;
+            }
+        }
+        "invoice.paid" | "invoice.payment_succeeded" => {
+            for kind in [Kind::PaymentFailed, Kind::PaymentActionRequired] {
+                flags::resolve_by_event(conn, kind, id, event.type_, event.created, now)?;
+            }
             let pi = match inv.payment_intent() {
                 Some(pi) => Some(pi),
                 None => mirror::column(conn, Table::Invoices, id, "payment_intent")?,
@@ -278,5 +307,50 @@ mod tests {
         });
         assert_eq!(h.apply_json(&text), Outcome::Applied);
         assert!(invoices(&h, "cus_QXg1o8vcGmoR32").is_empty());
+    }
+
+    #[test]
+    fn payment_action_required_opens_a_follow_up_that_the_payment_resolves() {
+        use crate::events::testing::fixture_with;
+        use crate::store::flags::{Kind, find};
+        let mut h = Harness::new();
+        let action = fixture_with("invoice.payment_failed.json", |v| {
+            v["id"] = "evt_inv_action".into();
+            v["type"] = "invoice.payment_action_required".into();
+        });
+        assert_eq!(h.apply_json(&action), Outcome::Applied);
+        let id =
+            serde_json::from_str::<serde_json::Value>(&action).unwrap()["data"]["object"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        let flag = find(&h.conn(), Kind::PaymentActionRequired, &id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(flag.status, "open");
+        assert!(
+            flag.detail.contains("needs the customer's action"),
+            "{}",
+            flag.detail
+        );
+        // The other invoice events of newer API versions update the invoice too.
+        for type_ in ["invoice.sent", "invoice.overdue", "invoice.will_be_due"] {
+            let e = fixture_with("invoice.payment_failed.json", |v| {
+                v["id"] = format!("evt_{type_}").into();
+                v["type"] = type_.into();
+            });
+            assert_eq!(h.apply_json(&e), Outcome::Applied, "{type_}");
+        }
+        let paid = fixture_with("invoice.payment_failed.json", |v| {
+            v["id"] = "evt_inv_paid".into();
+            v["type"] = "invoice.paid".into();
+            v["created"] = (v["created"].as_i64().unwrap() + 60).into();
+            v["data"]["object"]["status"] = "paid".into();
+        });
+        assert_eq!(h.apply_json(&paid), Outcome::Applied);
+        let flag = find(&h.conn(), Kind::PaymentActionRequired, &id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(flag.status, "resolved");
     }
 }

@@ -282,9 +282,11 @@ pub fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Outcome, 
         "payment_method" => payment_method::apply(conn, event),
         "product" | "price" | "plan" => catalog::apply(conn, event),
         "checkout.session" => checkout::apply(conn, event),
-        "account" | "account.application" | "account.external_account" => {
-            account::apply(conn, event)
-        }
+        "account"
+        | "account.application"
+        | "account.external_account"
+        | "capability"
+        | "person" => account::apply(conn, event, now),
         "charge.dispute" | "radar.early_fraud_warning" | "review" => risk::apply(conn, event, now),
         _ => Ok(Outcome::Unhandled),
     }
@@ -299,11 +301,13 @@ pub fn handled_types() -> &'static [&'static str] {
 }
 
 const HANDLED_TYPES: &[&str] = &[
+    "account.application.authorized",
     "account.application.deauthorized",
     "account.external_account.created",
     "account.external_account.deleted",
     "account.external_account.updated",
     "account.updated",
+    "capability.updated",
     "charge.captured",
     "charge.dispute.closed",
     "charge.dispute.created",
@@ -343,12 +347,18 @@ const HANDLED_TYPES: &[&str] = &[
     "invoice.finalization_failed",
     "invoice.finalized",
     "invoice.marked_uncollectible",
+    "invoice.overdue",
+    "invoice.overpaid",
     "invoice.paid",
+    "invoice.payment_action_required",
+    "invoice.payment_attempt_required",
     "invoice.payment_failed",
     "invoice.payment_succeeded",
+    "invoice.sent",
     "invoice.upcoming",
     "invoice.updated",
     "invoice.voided",
+    "invoice.will_be_due",
     "payment_intent.amount_capturable_updated",
     "payment_intent.canceled",
     "payment_intent.created",
@@ -361,6 +371,9 @@ const HANDLED_TYPES: &[&str] = &[
     "payment_method.automatically_updated",
     "payment_method.detached",
     "payment_method.updated",
+    "person.created",
+    "person.deleted",
+    "person.updated",
     "plan.created",
     "plan.deleted",
     "plan.updated",

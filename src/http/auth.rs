@@ -2,6 +2,8 @@
 //! webhook and health routes): GET needs `read`, other methods `write`, and the routes
 //! listed in [`required_scope`] `admin`.
 
+use std::net::IpAddr;
+
 use axum::{
     extract::{MatchedPath, Request, State},
     http::{Method, header},
@@ -42,17 +44,12 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
     let needed = required_scope(request.method(), &route);
     // An address that failed too often is refused before its token is even looked up.
     let client = limits::client_of(&state, &request);
-    if let Err(limited) = state.limits.check_not_blocked(client) {
-        metrics::protection("rate_limited");
-        return ApiError::from(limited).into_response();
+    if let Err(limited) = not_blocked(&state, client) {
+        return limited.into_response();
     }
-    let failed = |error: ApiError| match state.limits.failed(client) {
+    let failed = |error: ApiError| match count_failure(&state, client) {
         Ok(()) => error.into_response(),
-        Err(limited) => {
-            tracing::warn!("authentication failures from one client address: rate limited");
-            metrics::protection("rate_limited");
-            ApiError::from(limited).into_response()
-        }
+        Err(limited) => limited.into_response(),
     };
     let token = request
         .headers()
@@ -61,7 +58,7 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
     // billd's tokens are short; a long one is not worth hashing and looking up.
-    let Some(token) = token.filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN) else {
+    let Some(token) = token.filter(|t| usable(t)) else {
         // No `Authorization` header guesses at nothing: answered, not counted. A header
         // without a usable token (not Bearer, empty, too long to be billd's) is a
         // failed attempt like a wrong token.
@@ -73,23 +70,66 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
             error.into_response()
         };
     };
-    let found = state
+    match lookup(&state, token).await {
+        Ok(Some((id, scope))) => match allows(scope, needed) {
+            Ok(()) => {
+                request.extensions_mut().insert(Caller(id));
+                next.run(request).await
+            }
+            Err(forbidden) => forbidden.into_response(),
+        },
+        Ok(None) => failed(ApiError::unauthorized("unknown or revoked token")),
+        Err(e) => e.into_response(),
+    }
+}
+
+// The steps of [`layer`], also taken by the dashboard's login and session checks
+// (`http::dashboard`), so a browser is held to the same rules as a client.
+
+/// Refuses an address past its failure burst (429), before anything else is checked.
+pub fn not_blocked(state: &AppState, client: Option<IpAddr>) -> Result<(), ApiError> {
+    state.limits.check_not_blocked(client).map_err(|limited| {
+        metrics::protection("rate_limited");
+        ApiError::from(limited)
+    })
+}
+
+/// Counts a failed authentication of `client`; the 429 to answer instead once the
+/// address is past its burst.
+pub fn count_failure(state: &AppState, client: Option<IpAddr>) -> Result<(), ApiError> {
+    state.limits.failed(client).map_err(|limited| {
+        tracing::warn!("authentication failures from one client address: rate limited");
+        metrics::protection("rate_limited");
+        ApiError::from(limited)
+    })
+}
+
+/// Whether `token` could be one of billd's (not empty, not longer than any it makes).
+pub fn usable(token: &str) -> bool {
+    !token.is_empty() && token.len() <= MAX_TOKEN_LEN
+}
+
+/// The id and scope of a token, `None` when it is unknown, revoked or not usable.
+pub async fn lookup(state: &AppState, token: String) -> Result<Option<(String, Scope)>, ApiError> {
+    if !usable(&token) {
+        return Ok(None);
+    }
+    Ok(state
         .store
         .run(move |conn| tokens::authenticate(conn, &token))
-        .await;
-    match found {
-        Ok(Some((id, scope))) if scope >= needed => {
-            request.extensions_mut().insert(Caller(id));
-            next.run(request).await
-        }
-        Ok(Some((_, scope))) => ApiError::forbidden(format!(
+        .await?)
+}
+
+/// A token's `scope` against the scope a route needs: 403 when it falls short.
+pub fn allows(scope: Scope, needed: Scope) -> Result<(), ApiError> {
+    if scope >= needed {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
             "this token has scope `{}`; this route needs `{}`",
             scope.as_str(),
             needed.as_str()
-        ))
-        .into_response(),
-        Ok(None) => failed(ApiError::unauthorized("unknown or revoked token")),
-        Err(e) => ApiError::from(e).into_response(),
+        )))
     }
 }
 

@@ -101,6 +101,16 @@ impl ApiError {
         self.status
     }
 
+    /// The message for the caller (never an internal cause).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The seconds of `Retry-After`, for a refusal that has one.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
     /// The error for a bare status, when nothing more specific is known. The message is
     /// fixed: the framework's own text may quote the request.
     pub fn from_status(status: StatusCode) -> ApiError {
@@ -159,6 +169,11 @@ pub fn is_json(headers: &HeaderMap) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// Marks an answer as a page billd rendered itself for people (the dashboard's error
+/// pages): [`layer`] leaves it as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct Rendered;
+
 /// Middleware over the whole router: any 4xx/5xx answer that is not JSON (axum's
 /// plain-text rejections, an empty 405, a timeout layer's 408) becomes billd's error
 /// shape, keeping the headers a client acts on. It must run inside the request-id
@@ -166,7 +181,10 @@ pub fn is_json(headers: &HeaderMap) -> bool {
 pub async fn layer(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+    if !(status.is_client_error() || status.is_server_error())
+        || is_json(response.headers())
+        || response.extensions().get::<Rendered>().is_some()
+    {
         return response;
     }
     let mut answer = ApiError::from_status(status).into_response();

@@ -212,6 +212,19 @@ impl Limits {
         Some(peer)
     }
 
+    /// Whether the client reached billd over TLS: billd itself speaks plain HTTP, so
+    /// only a trusted proxy can say so, with `X-Forwarded-Proto: https` (its first
+    /// value, the scheme the client used at the first proxy).
+    pub fn forwarded_https(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> bool {
+        let Some(peer) = peer else { return false };
+        self.trusted(canonical(peer.ip()))
+            && headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+    }
+
     fn trusted(&self, addr: IpAddr) -> bool {
         self.trusted_proxies.iter().any(|r| r.contains(addr))
     }

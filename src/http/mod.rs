@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod idempotency;
 pub mod limits;
@@ -144,6 +145,9 @@ pub fn router(state: AppState) -> Router {
         // Public: it documents the API and holds no data.
         .route("/openapi.json", get(openapi::serve))
         .route("/docs", get(openapi::docs))
+        // The operator's web pages: sessions of their own (token typed into a login
+        // form), the same scopes as the API.
+        .merge(dashboard::router())
         .merge(api)
         .merge(metrics)
         .fallback(not_found)

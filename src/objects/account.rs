@@ -24,6 +24,8 @@ pub struct Requirements {
     #[serde(default)]
     pub currently_due: Option<Vec<String>>,
     #[serde(default)]
+    pub past_due: Option<Vec<String>>,
+    #[serde(default)]
     pub disabled_reason: Option<String>,
 }
 

@@ -36,13 +36,29 @@ pub fn parse_json<'a, T: Deserialize<'a>>(text: &'a str, what: &str) -> Result<T
     serde_json::from_str(text).map_err(|e| ParseError {
         what: what.to_string(),
         message: format!(
-            "{:?} error at line {} column {}",
-            e.classify(),
+            "{} error at line {} column {}{}",
+            format!("{:?}", e.classify()).to_lowercase(),
             e.line(),
-            e.column()
-        )
-        .to_lowercase(),
+            e.column(),
+            safe_detail(&e.to_string())
+        ),
     })
+}
+
+/// What of serde's message can be repeated: a missing field's name, or the type that
+/// was expected. Never the value found (serde's "invalid type: string \"…\"" quotes
+/// it, and it may be personal data).
+fn safe_detail(message: &str) -> String {
+    let message = message.split(" at line ").next().unwrap_or("");
+    if let Some(field) = message.strip_prefix("missing field ") {
+        return format!(": missing field {field}");
+    }
+    if (message.starts_with("invalid type") || message.starts_with("invalid value"))
+        && let Some((_, expected)) = message.rsplit_once(", expected ")
+    {
+        return format!(": expected {expected}");
+    }
+    String::new()
 }
 
 /// Deserializes an id that Stripe may send as a string, as an expanded object with an
@@ -72,5 +88,34 @@ pub struct List<T> {
 impl<T> Default for List<T> {
     fn default() -> Self {
         List { data: Vec::new() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Thing {
+        id: String,
+        amount: i64,
+    }
+
+    #[test]
+    fn a_parse_error_names_the_missing_field_or_the_expected_type_never_the_value() {
+        let e = parse_json::<Thing>(r#"{"amount": 5}"#, "thing").unwrap_err();
+        assert_eq!(e.what, "thing");
+        assert!(e.message.ends_with(": missing field `id`"), "{}", e.message);
+        let e = parse_json::<Thing>(r#"{"id": "x", "amount": "jane@example.com"}"#, "thing")
+            .unwrap_err();
+        assert!(e.message.contains("expected i64"), "{}", e.message);
+        assert!(!e.message.contains("jane"), "{}", e.message);
+        let e = parse_json::<Thing>(r#"{"id": "x", "#, "thing").unwrap_err();
+        assert!(
+            e.message.starts_with("eof error at line 1"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -42,7 +42,10 @@ impl Basis {
 enum Off {
     /// Hundredths of a percent.
     Percent(i64),
-    Amount { amount: i64, currency: String },
+    Amount {
+        amount: i64,
+        currency: String,
+    },
 }
 
 /// One discount as the reports apply it.
@@ -199,14 +202,23 @@ mod tests {
         let net = d.net(eur(4000), "di_fixed di_pct", Some("eur"), month, at);
         assert_eq!(net.round(), 2608);
         // 5.00 off a 3.00 subscription leaves nothing, not a negative MRR.
-        assert_eq!(d.net(eur(300), "di_fixed", Some("eur"), month, at), Ratio::ZERO);
+        assert_eq!(
+            d.net(eur(300), "di_fixed", Some("eur"), month, at),
+            Ratio::ZERO
+        );
         // A yearly subscription: 5.00 off per invoice is 5.00 / 12 a month.
         let net = d.net(eur(1000), "di_fixed", Some("eur"), Some(("year", 1)), at);
         assert_eq!(net.round(), 958);
         // Another currency's amount-off coupon takes nothing off.
-        assert_eq!(d.net(eur(1000), "di_fixed", Some("usd"), month, at), eur(1000));
+        assert_eq!(
+            d.net(eur(1000), "di_fixed", Some("usd"), month, at),
+            eur(1000)
+        );
         // Unknown ids and an empty list change nothing.
-        assert_eq!(d.net(eur(1000), "di_nope", Some("eur"), month, at), eur(1000));
+        assert_eq!(
+            d.net(eur(1000), "di_nope", Some("eur"), month, at),
+            eur(1000)
+        );
         assert_eq!(d.net(eur(1000), "", Some("eur"), month, at), eur(1000));
     }
 
@@ -232,10 +244,10 @@ mod tests {
             d.net(eur(1000), "di_once", Some("eur"), m, 110 * DAY),
             eur(1000)
         );
-        assert_eq!(d.changes("di_rep di_once", 0, i64::MAX), vec![
-            100 * DAY,
-            130 * DAY
-        ]);
+        assert_eq!(
+            d.changes("di_rep di_once", 0, i64::MAX),
+            vec![100 * DAY, 130 * DAY]
+        );
         assert_eq!(d.changes("di_rep", 100 * DAY, 200 * DAY), vec![130 * DAY]);
     }
 

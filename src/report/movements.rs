@@ -193,7 +193,10 @@ impl MovementsBuilder {
             return;
         }
         let discounts = &self.discounts;
-        let interval = span.interval.as_ref().map(|(every, n)| (every.as_str(), *n));
+        let interval = span
+            .interval
+            .as_ref()
+            .map(|(every, n)| (every.as_str(), *n));
         let at = |t: i64| match self.basis {
             Basis::Gross => span.total.round(),
             Basis::Net => discounts
@@ -223,7 +226,10 @@ impl MovementsBuilder {
         let n = self.boundaries.len();
         let c = self
             .customers
-            .entry((span.currency.clone().unwrap_or_default(), span.customer.clone()))
+            .entry((
+                span.currency.clone().unwrap_or_default(),
+                span.customer.clone(),
+            ))
             .or_insert_with(|| Customer {
                 mrr: vec![0; n],
                 first_paid: i64::MAX,

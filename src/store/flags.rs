@@ -9,20 +9,41 @@ use crate::time::as_rfc3339;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     PaymentFailed,
+    /// An invoice whose payment needs the customer (3-D Secure, a bank's confirmation).
+    PaymentActionRequired,
     Dispute,
     EarlyFraudWarning,
     Review,
     HighRisk,
+    /// A connected account that cannot take charges or pay out until it acts.
+    AccountRestricted,
 }
 
 impl Kind {
+    pub const ALL: [Kind; 7] = [
+        Kind::PaymentFailed,
+        Kind::PaymentActionRequired,
+        Kind::Dispute,
+        Kind::EarlyFraudWarning,
+        Kind::Review,
+        Kind::HighRisk,
+        Kind::AccountRestricted,
+    ];
+
+    /// The kind a name (`as_str`) stands for.
+    pub fn parse(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::PaymentFailed => "payment_failed",
+            Kind::PaymentActionRequired => "payment_action_required",
             Kind::Dispute => "dispute",
             Kind::EarlyFraudWarning => "early_fraud_warning",
             Kind::Review => "review",
             Kind::HighRisk => "high_risk",
+            Kind::AccountRestricted => "account_restricted",
         }
     }
 }
@@ -149,6 +170,17 @@ pub fn list(
     limit: usize,
     starting_after: Option<i64>,
 ) -> Result<(Vec<Flag>, bool)> {
+    list_of_kind(conn, status, None, limit, starting_after)
+}
+
+/// [`list`], of one `kind` if given.
+pub fn list_of_kind(
+    conn: &Connection,
+    status: Option<&str>,
+    kind: Option<Kind>,
+    limit: usize,
+    starting_after: Option<i64>,
+) -> Result<(Vec<Flag>, bool)> {
     if let Some(id) = starting_after {
         match get(conn, id) {
             Ok(_) => {}
@@ -160,12 +192,17 @@ pub fn list(
     }
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM flags
-         WHERE (status = ?1 OR ?1 IS NULL) AND id < ?2
+         WHERE (status = ?1 OR ?1 IS NULL) AND (kind = ?4 OR ?4 IS NULL) AND id < ?2
          ORDER BY id DESC LIMIT ?3"
     ))?;
     let mut rows = stmt
         .query_map(
-            params![status, starting_after.unwrap_or(i64::MAX), limit as i64 + 1],
+            params![
+                status,
+                starting_after.unwrap_or(i64::MAX),
+                limit as i64 + 1,
+                kind.map(Kind::as_str)
+            ],
             flag_row,
         )?
         .collect::<crate::store::db::Result<Vec<_>>>()?;

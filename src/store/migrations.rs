@@ -69,6 +69,16 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0010_discounts.sql"),
         sqlite_hook: None,
     },
+    Migration {
+        sqlite: include_str!("../../migrations/0011_flag_kinds.sql"),
+        postgres: include_str!("../../migrations/postgres/0011_flag_kinds.sql"),
+        sqlite_hook: None,
+    },
+    Migration {
+        sqlite: include_str!("../../migrations/0012_dashboard_sessions.sql"),
+        postgres: include_str!("../../migrations/postgres/0012_dashboard_sessions.sql"),
+        sqlite_hook: None,
+    },
 ];
 
 /// Number of the newest migration this binary knows.

@@ -22,6 +22,7 @@ pub mod idempotency;
 mod migrations;
 pub mod mirror;
 pub mod reports;
+pub mod sessions;
 pub mod tokens;
 
 use std::{path::Path, time::Duration};

@@ -451,6 +451,7 @@ pub const NOT_MIRROR_TABLES: &[&str] = &[
     "gap_repair",
     "billd_migrations",
     "catalog_generation",
+    "dashboard_sessions",
 ];
 
 /// Each mirror table's rows as sorted JSON text.

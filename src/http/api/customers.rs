@@ -51,7 +51,8 @@ pub async fn get(
         .store
         .run(move |c| {
             let customer = mirror::get_customer(c, &id)?;
-            Ok(report::customer_mrr(c, &id, now, report::Basis::Net).map(|mrr| CustomerWithMrr { customer, mrr }))
+            Ok(report::customer_mrr(c, &id, now, report::Basis::Net)
+                .map(|mrr| CustomerWithMrr { customer, mrr }))
         })
         .await;
     Ok(Json(answer?.map_err(api_error)?))

@@ -21,6 +21,7 @@ use crate::{
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     status: Option<String>,
+    kind: Option<String>,
     limit: Option<usize>,
     starting_after: Option<String>,
 }
@@ -37,6 +38,17 @@ pub async fn list(
             "status must be open or resolved, got `{s}`"
         )));
     }
+    let kind = q
+        .kind
+        .as_deref()
+        .map(|k| {
+            flags::Kind::parse(k).ok_or_else(|| {
+                let kinds: Vec<&str> = flags::Kind::ALL.iter().map(|k| k.as_str()).collect();
+                ApiError::invalid(format!("kind must be one of {}", kinds.join(", ")))
+                    .with("param", "kind")
+            })
+        })
+        .transpose()?;
     let limit = page_limit(q.limit)?;
     let after = q
         .starting_after
@@ -50,7 +62,7 @@ pub async fn list(
         .transpose()?;
     let page = state
         .store
-        .run(move |c| flags::list(c, q.status.as_deref(), limit, after))
+        .run(move |c| flags::list_of_kind(c, q.status.as_deref(), kind, limit, after))
         .await?;
     Ok(Json(page.into()))
 }

@@ -15,8 +15,8 @@ use crate::{
         error::{ApiError, ApiResult},
     },
     report::{
-        self, Basis, FailedPaymentsRow, MrrMovementRow, MrrRow, RangeQuery, ReportError, RetentionRow,
-        RevenueRow, SubscriptionsRow,
+        self, Basis, FailedPaymentsRow, MrrMovementRow, MrrRow, RangeQuery, ReportError,
+        RetentionRow, RevenueRow, SubscriptionsRow,
     },
     store::Result as StoreResult,
     time::now_secs,
@@ -101,7 +101,10 @@ pub async fn mrr(
         .transpose()
         .map_err(api_error)?;
     let basis = Basis::parse(p.gross.as_deref()).map_err(api_error)?;
-    answer(&state, move |c| report::mrr(c, at, currency.as_deref(), basis)).await
+    answer(&state, move |c| {
+        report::mrr(c, at, currency.as_deref(), basis)
+    })
+    .await
 }
 
 pub async fn subscriptions(

@@ -377,6 +377,11 @@ pub(super) fn operations() -> Vec<Op> {
                     json!({"type": "string", "enum": ["open", "resolved"]}),
                     "Only flags with this status.",
                 ),
+                query(
+                    "kind",
+                    json!({"type": "string", "enum": FLAG_KINDS}),
+                    "Only flags of this kind.",
+                ),
                 param_ref("Limit"),
                 query(
                     "starting_after",
@@ -488,10 +493,12 @@ fn gross() -> Value {
 }
 
 pub(super) const EVENT_STATUSES: [&str; 5] = ["pending", "processed", "failed", "dead", "ignored"];
-pub(super) const FLAG_KINDS: [&str; 5] = [
+pub(super) const FLAG_KINDS: [&str; 7] = [
     "payment_failed",
+    "payment_action_required",
     "dispute",
     "early_fraud_warning",
     "review",
     "high_risk",
+    "account_restricted",
 ];
