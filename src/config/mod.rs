@@ -265,6 +265,10 @@ pub struct StripeConfig {
     /// Name of the environment variable holding the webhook signing secret(s),
     /// comma-separated so a secret can be rolled without downtime.
     pub webhook_secret_env: String,
+    /// Name of the environment variable holding the signing secret(s) of a Connect
+    /// webhook endpoint (events of connected accounts), accepted beside the platform's;
+    /// empty (the default) for none. Comma-separated, like `webhook_secret_env`.
+    pub connect_webhook_secret_env: String,
     /// Largest accepted age (either way) of a webhook's signed timestamp.
     pub webhook_tolerance_secs: u64,
     /// Time allowed for one Stripe API request (each retry gets its own).
@@ -358,6 +362,7 @@ impl Default for StripeConfig {
             mode: StripeMode::Test,
             secret_key_env: "STRIPE_SECRET_KEY".into(),
             webhook_secret_env: "STRIPE_WEBHOOK_SECRET".into(),
+            connect_webhook_secret_env: String::new(),
             webhook_tolerance_secs: 300,
             timeout_secs: 30,
             max_retries: 2,
@@ -738,6 +743,29 @@ mod tests {
         .unwrap();
         assert_eq!(secrets.webhook_secrets.len(), 2);
         assert!(!format!("{secrets:?}").contains("whsec_a"));
+    }
+
+    #[test]
+    fn a_connect_endpoints_secrets_are_accepted_beside_the_platforms() {
+        let mut config = Config::default();
+        config.stripe.connect_webhook_secret_env = "STRIPE_CONNECT_WEBHOOK_SECRET".into();
+        let secrets = Secrets::from_lookup(&config, |name| match name {
+            "STRIPE_SECRET_KEY" => Some("sk_test_x".into()),
+            "STRIPE_WEBHOOK_SECRET" => Some("whsec_platform".into()),
+            "STRIPE_CONNECT_WEBHOOK_SECRET" => Some("whsec_connect".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(secrets.webhook_secrets.len(), 2);
+        // Named but not set: an error naming the variable, not a silent platform-only billd.
+        let err = Secrets::from_lookup(&config, |name| match name {
+            "STRIPE_SECRET_KEY" => Some("sk_test_x".into()),
+            "STRIPE_WEBHOOK_SECRET" => Some("whsec_platform".into()),
+            _ => None,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("STRIPE_CONNECT_WEBHOOK_SECRET"), "{err}");
     }
 
     #[test]

@@ -38,19 +38,36 @@ impl Secrets {
     ) -> Result<Secrets, ConfigError> {
         let key = Secrets::key_from_lookup(config, &lookup)?;
         let hook_var = &config.stripe.webhook_secret_env;
-        let webhook_secrets: Vec<SecretString> = lookup(hook_var)
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| SecretString::from(s.to_string()))
-            .collect();
+        let split = |var: &str| -> Vec<SecretString> {
+            lookup(var)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| SecretString::from(s.to_string()))
+                .collect()
+        };
+        let mut webhook_secrets = split(hook_var);
         if webhook_secrets.is_empty() {
             return Err(ConfigError::MissingSecret {
                 var: hook_var.clone(),
                 key: "stripe.webhook_secret_env",
                 why: "billd needs the webhook signing secret(s) (whsec_…, comma-separated to roll)",
             });
+        }
+        // A Connect endpoint signs with secrets of its own: accepted beside the
+        // platform's (one verifier tries each).
+        let connect_var = &config.stripe.connect_webhook_secret_env;
+        if !connect_var.is_empty() {
+            let connect = split(connect_var);
+            if connect.is_empty() {
+                return Err(ConfigError::MissingSecret {
+                    var: connect_var.clone(),
+                    key: "stripe.connect_webhook_secret_env",
+                    why: "it names the Connect endpoint's webhook signing secret(s)",
+                });
+            }
+            webhook_secrets.extend(connect);
         }
         let alert_webhook_url = config.alerts.webhook_url(&lookup)?;
         Ok(Secrets {

@@ -68,6 +68,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 static STRIPE_VERSION: HeaderName = HeaderName::from_static("stripe-version");
 static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+static STRIPE_ACCOUNT: HeaderName = HeaderName::from_static("stripe-account");
 static SHOULD_RETRY: HeaderName = HeaderName::from_static("stripe-should-retry");
 static REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
 
@@ -173,6 +174,8 @@ struct Answer {
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// The connected account this client acts for (`Stripe-Account`), if any.
+    account: Option<HeaderValue>,
 }
 
 struct Inner {
@@ -240,7 +243,28 @@ impl Client {
                 livemode: secret_key.expose_secret().contains("_live_"),
                 limiter,
             }),
+            account: None,
         })
+    }
+
+    /// The same client acting for the connected account `account` (an `acct_` id the
+    /// caller has checked with `ids::check`): every request carries `Stripe-Account`.
+    pub fn for_account(&self, account: &str) -> Result<Client, StripeError> {
+        let value = HeaderValue::from_str(account).map_err(|_| {
+            StripeError::Request("the account id is not a valid header value".into())
+        })?;
+        Ok(Client {
+            inner: self.inner.clone(),
+            account: Some(value),
+        })
+    }
+
+    /// [`Client::for_account`] when `account` is given, else this client.
+    pub fn acting_for(&self, account: Option<&str>) -> Result<Client, StripeError> {
+        match account {
+            Some(a) => self.for_account(a),
+            None => Ok(self.clone()),
+        }
     }
 
     /// A client from the `[stripe]` config.
@@ -357,6 +381,9 @@ impl Client {
                     ))
                 })?,
             );
+        }
+        if let Some(account) = &self.account {
+            headers.insert(STRIPE_ACCOUNT.clone(), account.clone());
         }
         if !body.is_empty() {
             headers.insert(

@@ -5,7 +5,7 @@ use serde_json::value::RawValue;
 use stripe_core::payment_intent::{
     CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods,
     CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects, CreatePaymentIntentOffSession,
-    RetrievePaymentIntent,
+    CreatePaymentIntentTransferData, RetrievePaymentIntent,
 };
 
 use super::{Client, IdempotencyKey, Object, StripeError};
@@ -66,6 +66,10 @@ pub struct NewPayment {
     pub return_url: Option<String>,
     /// The customer is not there to authenticate (a saved card charged later).
     pub off_session: bool,
+    /// A destination charge: the connected account the funds go to...
+    pub destination: Option<String>,
+    /// ...and what the platform keeps of them.
+    pub application_fee_amount: Option<i64>,
 }
 
 /// Creates and confirms a payment intent. Without a `return_url`, and unless the
@@ -89,6 +93,12 @@ pub async fn create(
     }
     if new.off_session {
         request = request.off_session(CreatePaymentIntentOffSession::Bool(true));
+    }
+    if let Some(destination) = &new.destination {
+        request = request.transfer_data(CreatePaymentIntentTransferData::new(destination));
+    }
+    if let Some(fee) = new.application_fee_amount {
+        request = request.application_fee_amount(fee);
     }
     match &new.return_url {
         Some(url) => request = request.return_url(url),

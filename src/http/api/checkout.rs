@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     Body,
     compliance::{self, Ask},
-    write_through,
+    write_through_for,
 };
 use crate::{
     events,
@@ -47,6 +47,8 @@ pub struct CreateBody {
     success_url: String,
     cancel_url: Option<String>,
     client_reference_id: Option<String>,
+    /// The session is the connected account's (sent with `Stripe-Account`).
+    account: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +78,8 @@ pub async fn create(
     Key(key): Key,
     Body(body): Body<CreateBody>,
 ) -> ApiResult<(StatusCode, Json<Session>)> {
+    ids::check_opt(Kind::Account, "account", body.account.as_deref())?;
+    let account = body.account.clone();
     let new = new_session(body)?;
     let mut ask = Ask {
         action: "checkout.create",
@@ -98,10 +102,12 @@ pub async fn create(
         }
     }
     compliance::check(&state, &caller, ask).await?;
-    let session = stripe::checkout::create(&state.stripe, &new, key.as_ref()).await?;
+    let stripe = state.stripe.acting_for(account.as_deref())?;
+    let session = stripe::checkout::create(&stripe, &new, key.as_ref()).await?;
     let raw = session.raw.clone();
-    write_through(
+    write_through_for(
         &state,
+        account,
         move |conn, origin| events::write_checkout_session(conn, &raw, origin).map(drop),
         |_| Ok(()),
     )

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     Body, List,
     reports::{RangeParams, api_error},
-    write_through,
+    write_through_for,
 };
 use crate::{
     events,
@@ -93,6 +93,8 @@ pub struct CustomerBody {
     metadata: Option<HashMap<String, String>>,
     /// On create only: a payment method to attach and make the default.
     payment_method: Option<String>,
+    /// On create only: make the customer on this connected account (`Stripe-Account`).
+    account: Option<String>,
 }
 
 impl CustomerBody {
@@ -117,15 +119,21 @@ pub async fn create(
         "payment_method",
         body.payment_method.as_deref(),
     )?;
+    ids::check_opt(Kind::Account, "account", body.account.as_deref())?;
     let payment_method = body.payment_method.clone();
+    let account = body.account.clone();
+    let stripe = state.stripe.acting_for(account.as_deref())?;
     let created = stripe::customers::create(
-        &state.stripe,
+        &stripe,
         &body.fields(),
         payment_method.as_deref(),
         key.as_ref(),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(answer(&state, created).await)))
+    Ok((
+        StatusCode::CREATED,
+        Json(answer_for(&state, account, created).await),
+    ))
 }
 
 pub async fn update(
@@ -141,6 +149,12 @@ pub async fn update(
              the default with POST …/payment-methods/{pm}/default",
         )
         .with("param", "payment_method"));
+    }
+    if body.account.is_some() {
+        return Err(ApiError::invalid(
+            "account: a customer's account is set when it is created, not changed",
+        )
+        .with("param", "account"));
     }
     let fields = body.fields();
     if fields.email.is_none()
@@ -171,10 +185,20 @@ pub async fn delete(
 /// Writes the customer Stripe returned through to the mirror and answers the mirror's
 /// view of it (or, if that fails, Stripe's).
 pub(super) async fn answer(state: &AppState, c: Object<stripe::customers::Customer>) -> Customer {
+    answer_for(state, None, c).await
+}
+
+/// [`answer`] for a customer of the connected account `account`.
+async fn answer_for(
+    state: &AppState,
+    account: Option<String>,
+    c: Object<stripe::customers::Customer>,
+) -> Customer {
     let id = c.value.id.clone();
     let raw = c.raw;
-    let read = write_through(
+    let read = write_through_for(
         state,
+        account,
         move |conn, origin| events::write_customer(conn, &raw, origin),
         move |conn| mirror::get_customer(conn, &id),
     )

@@ -153,13 +153,31 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
 pub(crate) async fn write_through<T, W, R>(state: &AppState, write: W, read: R) -> Option<T>
 where
     T: Send + 'static,
-    W: FnOnce(&Connection, Origin<'static>) -> Result<(), ApplyError> + Send + 'static,
+    W: for<'o> FnOnce(&Connection, Origin<'o>) -> Result<(), ApplyError> + Send + 'static,
     R: FnOnce(&Connection) -> store::Result<T> + Send + 'static,
 {
-    let origin = Origin::api_response(crate::time::now_secs(), state.stripe.livemode());
+    write_through_for(state, None, write, read).await
+}
+
+/// [`write_through`] of objects that belong to the connected account `account`: the
+/// mirror rows keep it, as those its webhooks write do.
+pub(crate) async fn write_through_for<T, W, R>(
+    state: &AppState,
+    account: Option<String>,
+    write: W,
+    read: R,
+) -> Option<T>
+where
+    T: Send + 'static,
+    W: for<'o> FnOnce(&Connection, Origin<'o>) -> Result<(), ApplyError> + Send + 'static,
+    R: FnOnce(&Connection) -> store::Result<T> + Send + 'static,
+{
+    let livemode = state.stripe.livemode();
     let result = state
         .store
         .run(move |c| {
+            let mut origin = Origin::api_response(crate::time::now_secs(), livemode);
+            origin.account = account.as_deref();
             let tx = c.transaction_with_behavior(crate::store::TransactionBehavior::Immediate)?;
             write(&tx, origin).map_err(|e| match e {
                 ApplyError::Store(e) => e,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     Body, List,
     compliance::{self, Ask},
-    page_limit, write_through,
+    page_limit, write_through_for,
 };
 use crate::{
     events,
@@ -63,6 +63,19 @@ pub struct CreateBody {
     /// Charge a saved payment method without the customer present.
     #[serde(default)]
     off_session: bool,
+    /// Make the payment on the connected account itself (a direct charge, sent with
+    /// `Stripe-Account`); its customer and payment method are that account's.
+    account: Option<String>,
+    /// A destination charge on the platform: the funds go to this connected account...
+    transfer_data: Option<TransferData>,
+    /// ...less what the platform keeps (minor units).
+    application_fee_amount: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferData {
+    destination: String,
 }
 
 /// A payment as `GET /stripe/payments` lists it, plus what the customer's browser
@@ -98,6 +111,34 @@ pub async fn create(
     }
     ids::check_opt(Kind::Customer, "customer", body.customer.as_deref())?;
     ids::check(Kind::PaymentMethod, "payment_method", &body.payment_method)?;
+    ids::check_opt(Kind::Account, "account", body.account.as_deref())?;
+    let destination = body.transfer_data.map(|t| t.destination);
+    ids::check_opt(
+        Kind::Account,
+        "transfer_data.destination",
+        destination.as_deref(),
+    )?;
+    if let Some(fee) = body.application_fee_amount {
+        if fee < 0 || fee > body.amount {
+            return Err(ApiError::invalid(
+                "application_fee_amount must be between 0 and the amount",
+            )
+            .with("param", "application_fee_amount"));
+        }
+        if destination.is_none() && body.account.is_none() {
+            return Err(ApiError::invalid(
+                "application_fee_amount needs a connected account: account or \
+                 transfer_data.destination",
+            )
+            .with("param", "application_fee_amount"));
+        }
+    }
+    if destination.is_some() && body.account.is_some() {
+        return Err(ApiError::invalid(
+            "give account (a direct charge) or transfer_data.destination (a destination \
+             charge), not both",
+        ));
+    }
     compliance::check(
         &state,
         &caller,
@@ -118,8 +159,11 @@ pub async fn create(
         description: body.description,
         return_url: body.return_url,
         off_session: body.off_session,
+        destination,
+        application_fee_amount: body.application_fee_amount,
     };
-    let pi = stripe::payments::create(&state.stripe, &new, key.as_ref()).await?;
+    let stripe = state.stripe.acting_for(body.account.as_deref())?;
+    let pi = stripe::payments::create(&stripe, &new, key.as_ref()).await?;
     let v = &pi.value;
     let status = v.status.clone().unwrap_or_else(|| "unknown".into());
     let requires_action = status == "requires_action";
@@ -140,8 +184,9 @@ pub async fn create(
     let id = v.id.clone();
     let charge = v.latest_charge_object().map(str::to_string);
     let raw = pi.raw;
-    let payment = write_through(
+    let payment = write_through_for(
         &state,
+        body.account,
         move |conn, origin| {
             // The intent last: its status sums the payment up (a charge says
             // `succeeded` before it is captured).

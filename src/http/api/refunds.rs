@@ -6,7 +6,7 @@
 use axum::{Extension, Json, extract::State, http::StatusCode};
 use serde::Deserialize;
 
-use super::{Body, write_through};
+use super::{Body, write_through_for};
 use crate::{
     events,
     http::{
@@ -35,6 +35,9 @@ pub struct CreateBody {
     amount: Option<i64>,
     /// `requested_by_customer`, `duplicate` or `fraudulent`.
     reason: Option<String>,
+    /// The connected account the payment was made on (a direct charge), sent as
+    /// `Stripe-Account`.
+    account: Option<String>,
 }
 
 pub async fn create(
@@ -56,13 +59,15 @@ pub async fn create(
             })
         })
         .transpose()?;
-    let refundable = stripe::refunds::refundable(&state.stripe, &target).await?;
+    ids::check_opt(Kind::Account, "account", body.account.as_deref())?;
+    let stripe = state.stripe.acting_for(body.account.as_deref())?;
+    let refundable = stripe::refunds::refundable(&stripe, &target).await?;
     let amount = refundable.check(body.amount)?;
     let Made {
         view,
         refund_raw,
         charge_raw,
-    } = stripe::refunds::refund(&state.stripe, &refundable, amount, reason, key.as_ref()).await?;
+    } = stripe::refunds::refund(&stripe, &refundable, amount, reason, key.as_ref()).await?;
 
     // Who refunded what is recorded whatever happens to the write-through below.
     let detail = format!(
@@ -87,8 +92,9 @@ pub async fn create(
     {
         tracing::error!(error = %e, refund = %view.id, "the refund was made but its audit entry could not be written");
     }
-    write_through(
+    write_through_for(
         &state,
+        body.account,
         move |conn, origin| {
             if let Some(charge) = &charge_raw {
                 events::write_charge(conn, charge, origin)?;

@@ -506,6 +506,7 @@ pub(super) fn requests() -> Value {
             "phone": string(),
             "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
             "payment_method": describe(string(), "A payment method (`pm_…`) to attach and make the default."),
+            "account": describe(string(), "A connected account (`acct_…`) to act for: the request is sent with `Stripe-Account` (docs/connect.md)."),
         })),
         "CustomerUpdate": request("What to change: at least one field.", &[], json!({
             "email": string(),
@@ -539,6 +540,13 @@ pub(super) fn requests() -> Value {
             "description": string(),
             "return_url": describe(string(), "Where a payment method that redirects (3-D Secure, bank redirects) sends the customer back to."),
             "off_session": {"type": "boolean", "default": false, "description": "Charge a saved payment method without the customer present."},
+            "account": describe(string(), "A direct charge on this connected account (`acct_…`), sent with `Stripe-Account`; not with `transfer_data`."),
+            "transfer_data": {
+                "type": "object", "required": ["destination"], "additionalProperties": false,
+                "description": "A destination charge: the funds go to this connected account.",
+                "properties": {"destination": describe(string(), "`acct_…`")},
+            },
+            "application_fee_amount": {"type": "integer", "minimum": 0, "description": "What the platform keeps, at most `amount`; needs `account` or `transfer_data`."},
         })),
         "RefundCreate": request("Exactly one of `payment_intent`, `charge`, `payment`.", &[], json!({
             "payment_intent": describe(string(), "`pi_…`"),
@@ -546,6 +554,7 @@ pub(super) fn requests() -> Value {
             "payment": describe(string(), "A payment id as listed: `pi_…` or `ch_…`."),
             "amount": {"type": "integer", "minimum": 1, "description": "In the currency's minor unit; absent: all that is left."},
             "reason": {"type": "string", "enum": ["requested_by_customer", "duplicate", "fraudulent"]},
+            "account": describe(string(), "The connected account the payment was made on (a direct charge), sent with `Stripe-Account`."),
         })),
         "CheckoutSessionCreate": request(
             "A Checkout session: what is sold is `price` (+`quantity`), `line_items`, or (payment mode) `amount` with `currency` and `name`. `customer` or `customer_email`, not both.",
@@ -563,6 +572,7 @@ pub(super) fn requests() -> Value {
                 "success_url": string(),
                 "cancel_url": string(),
                 "client_reference_id": string(),
+                "account": describe(string(), "A connected account (`acct_…`) to act for: the request is sent with `Stripe-Account` (docs/connect.md)."),
             }),
         ),
         "CheckoutLineItem": request("A price, or an amount with currency and name.", &[], json!({
