@@ -71,20 +71,33 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
 
 fn dispute(conn: &Connection, event: &Event<'_>, now: i64) -> Result<(), ApplyError> {
     let d: Dispute = event.parse("dispute")?;
+    let Some(key) = d.key().map(str::to_string) else {
+        return Err(ApplyError::Parse {
+            what: "dispute".into(),
+            message: "neither an id nor a charge names it".into(),
+        });
+    };
     let customer = customer_of(conn, d.payment_intent.as_deref(), d.charge.as_deref())?;
-    let detail = format!(
+    let mut detail = format!(
         "{}, {}, {} {}",
         d.reason.as_deref().unwrap_or("unknown"),
         d.status.as_deref().unwrap_or("unknown"),
         d.amount.unwrap_or(0),
         d.currency.as_deref().unwrap_or("")
-    );
-    let detail = detail.trim_end();
+    )
+    .trim_end()
+    .to_string();
+    // What support needs to answer in time.
+    if let Some(due) = d.evidence_details.as_ref().and_then(|e| e.due_by) {
+        detail.push_str(&format!(", evidence due by {}", crate::time::rfc3339(due)));
+    }
+    let detail = detail.as_str();
+    let d_id = key;
     if event.type_ == "charge.dispute.closed" && d.status.as_deref() == Some("won") {
         close(
             conn,
             Kind::Dispute,
-            &d.id,
+            &d_id,
             customer.as_deref(),
             detail,
             event,
@@ -94,7 +107,7 @@ fn dispute(conn: &Connection, event: &Event<'_>, now: i64) -> Result<(), ApplyEr
         flags::open(
             conn,
             Kind::Dispute,
-            &d.id,
+            &d_id,
             customer.as_deref(),
             detail,
             event.created,
@@ -160,6 +173,25 @@ mod tests {
     }
 
     #[test]
+    fn a_dispute_of_an_old_api_version_without_an_id_is_flagged_by_its_charge() {
+        let mut h = Harness::new();
+        with_payment(&mut h);
+        let old = fixture_with("charge.dispute.created.json", |v| {
+            v["id"] = "evt_old_dispute".into();
+            v["api_version"] = "2013-08-13".into();
+            let o = v["data"]["object"].as_object_mut().unwrap();
+            o.remove("id");
+            o.remove("payment_intent");
+        });
+        assert_eq!(h.apply_json(&old), Outcome::Applied);
+        let flag = flags::find(&h.conn(), Kind::Dispute, "ch_1IqtGAJDPojXS6LNstgEfUji")
+            .unwrap()
+            .unwrap();
+        assert_eq!(flag.status, "open");
+        assert_eq!(flag.customer.as_deref(), Some("cus_disputer"));
+    }
+
+    #[test]
     fn a_dispute_opens_a_flag_with_the_customer_of_its_payment() {
         let mut h = Harness::new();
         with_payment(&mut h);
@@ -170,7 +202,10 @@ mod tests {
         let flag = flags::find(&h.conn(), Kind::Dispute, DP).unwrap().unwrap();
         assert_eq!(flag.status, "open");
         assert_eq!(flag.customer.as_deref(), Some("cus_disputer"));
-        assert_eq!(flag.detail, "general, warning_needs_response, 1000 usd");
+        assert_eq!(
+            flag.detail,
+            "general, warning_needs_response, 1000 usd, evidence due by 2023-01-21T23:59:59Z"
+        );
     }
 
     #[test]
@@ -199,7 +234,10 @@ mod tests {
         }));
         let flag = flags::find(&h.conn(), Kind::Dispute, DP).unwrap().unwrap();
         assert_eq!(flag.status, "open");
-        assert_eq!(flag.detail, "general, lost, 1000 usd");
+        assert_eq!(
+            flag.detail,
+            "general, lost, 1000 usd, evidence due by 2023-01-21T23:59:59Z"
+        );
     }
 
     #[test]

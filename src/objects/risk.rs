@@ -6,7 +6,9 @@ use super::expandable;
 
 #[derive(Debug, Deserialize)]
 pub struct Dispute {
-    pub id: String,
+    /// Absent in API versions before 2014 (a dispute was then known by its charge).
+    #[serde(default)]
+    pub id: Option<String>,
     #[serde(default, deserialize_with = "expandable")]
     pub charge: Option<String>,
     #[serde(default, deserialize_with = "expandable")]
@@ -19,6 +21,22 @@ pub struct Dispute {
     pub amount: Option<i64>,
     #[serde(default)]
     pub currency: Option<String>,
+    #[serde(default)]
+    pub evidence_details: Option<EvidenceDetails>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EvidenceDetails {
+    /// When the evidence must be in (unix seconds).
+    #[serde(default)]
+    pub due_by: Option<i64>,
+}
+
+impl Dispute {
+    /// The key of its flag: its id, or for a dispute of an old API version its charge.
+    pub fn key(&self) -> Option<&str> {
+        self.id.as_deref().or(self.charge.as_deref())
+    }
 }
 
 #[derive(Debug, Deserialize)]
