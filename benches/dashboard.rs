@@ -187,7 +187,7 @@ fn main() {
     let started = Instant::now();
     fill(&store, events, now_ms);
     let load = started.elapsed();
-    let token = tokens::create(&*store.conn().unwrap(), "bench", Scope::Admin, 0)
+    let token = tokens::create(&store.conn().unwrap(), "bench", Scope::Admin, 0)
         .expect("a token")
         .token;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
