@@ -168,7 +168,15 @@ fn code(currency: &str) -> String {
 fn revenue_rows(rows: &[RevenueRow]) -> output::Rows {
     output::Rows {
         header: vec![
-            "period", "currency", "gross", "refunded", "net", "payments", "failed",
+            "period",
+            "currency",
+            "gross",
+            "refunded",
+            "net",
+            "payments",
+            "failed",
+            "disputed",
+            "disputes_lost",
         ],
         rows: rows
             .iter()
@@ -181,6 +189,8 @@ fn revenue_rows(rows: &[RevenueRow]) -> output::Rows {
                     format_major(r.net, &r.currency),
                     r.payments.to_string(),
                     r.failed.to_string(),
+                    format_major(r.disputed, &r.currency),
+                    format_major(r.disputes_lost, &r.currency),
                 ]
             })
             .collect(),

@@ -92,6 +92,26 @@ fn dispute(conn: &Connection, event: &Event<'_>, now: i64) -> Result<(), ApplyEr
         detail.push_str(&format!(", evidence due by {}", crate::time::rfc3339(due)));
     }
     let detail = detail.as_str();
+    // The money, for the revenue report, under the ordering rule.
+    mirror::upsert(
+        conn,
+        Table::Disputes,
+        &[
+            ("id", &key),
+            ("charge", &d.charge),
+            ("payment_intent", &d.payment_intent),
+            ("amount", &d.amount),
+            (
+                "currency",
+                &d.currency.as_deref().map(str::to_ascii_lowercase),
+            ),
+            ("status", &d.status),
+            ("reason", &d.reason),
+            ("created", &d.created.or(Some(event.created))),
+            ("raw", &event.raw()),
+        ],
+        event.version(),
+    )?;
     let d_id = key;
     if event.type_ == "charge.dispute.closed" && d.status.as_deref() == Some("won") {
         close(

@@ -23,6 +23,8 @@ pub struct Dispute {
     pub currency: Option<String>,
     #[serde(default)]
     pub evidence_details: Option<EvidenceDetails>,
+    #[serde(default)]
+    pub created: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -131,12 +131,17 @@ pub struct RevenueRow {
     pub gross: i64,
     /// Refunds (succeeded or pending) created in the period, whenever the payment was.
     pub refunded: i64,
-    /// `gross - refunded`; negative when a period refunds more than it takes.
+    /// `gross - refunded - disputes_lost`; negative when a period gives back more than
+    /// it takes.
     pub net: i64,
     /// How many succeeded payments.
     pub payments: u64,
     /// How many payments created in the period are failed (still, at report time).
     pub failed: u64,
+    /// Disputes opened in the period, whatever their outcome.
+    pub disputed: i64,
+    /// Of `disputed`, the disputes lost (taken out of `net`).
+    pub disputes_lost: i64,
 }
 
 /// Failed payments and open payment-failed flags of one currency in one period, with

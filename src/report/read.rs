@@ -47,7 +47,7 @@ pub fn revenue(conn: &Connection, q: &RangeQuery, now: i64) -> ReportResult<Vec<
         let hi = periods.partition_point(|p| p.start <= *last);
         for (i, p) in periods.iter().enumerate().take(hi).skip(lo) {
             let t = totals.between(currency, p.start, p.end)?;
-            if t.payments == 0 && t.failed == 0 && t.refunds == 0 {
+            if t.payments == 0 && t.failed == 0 && t.refunds == 0 && t.disputes == 0 {
                 continue;
             }
             rows.push((
@@ -59,9 +59,11 @@ pub fn revenue(conn: &Connection, q: &RangeQuery, now: i64) -> ReportResult<Vec<
                     currency: currency.clone(),
                     gross: t.gross,
                     refunded: t.refunded,
-                    net: t.gross - t.refunded,
+                    net: t.gross - t.refunded - t.disputes_lost,
                     payments: t.payments,
                     failed: t.failed,
+                    disputed: t.disputed,
+                    disputes_lost: t.disputes_lost,
                 },
             ));
         }

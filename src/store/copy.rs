@@ -27,6 +27,7 @@ const TABLES: &[(&str, &[&str])] = &[
     ("accounts", &["id"]),
     ("coupons", &["id"]),
     ("discounts", &["id"]),
+    ("disputes", &["id"]),
     ("flags", &["id"]),
     ("api_tokens", &["id"]),
     ("audit_log", &["id"]),

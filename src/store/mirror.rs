@@ -34,6 +34,7 @@ pub enum Table {
     Accounts,
     Coupons,
     Discounts,
+    Disputes,
 }
 
 impl Table {
@@ -51,13 +52,14 @@ impl Table {
             Table::Accounts => "accounts",
             Table::Coupons => "coupons",
             Table::Discounts => "discounts",
+            Table::Disputes => "disputes",
         }
     }
 
     fn has_deleted(self) -> bool {
         !matches!(
             self,
-            Table::Payments | Table::Refunds | Table::CheckoutSessions
+            Table::Payments | Table::Refunds | Table::CheckoutSessions | Table::Disputes
         )
     }
 }

@@ -409,6 +409,11 @@ pub const MIRROR_TABLES: &[MirrorTable] = &[
         key: &["id"],
         select: "SELECT to_jsonb(t)::text FROM discounts t",
     },
+    MirrorTable {
+        name: "disputes",
+        key: &["id"],
+        select: "SELECT to_jsonb(t)::text FROM disputes t",
+    },
     // `id` is drawn in insert order; `resolved_at` is the wall clock of the apply that
     // resolved the flag (events resolve flags at `now`); `resolved_by` names the first
     // success applied, which depends on the order when several succeed in one second

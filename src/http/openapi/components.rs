@@ -414,9 +414,11 @@ pub(super) fn reports() -> Value {
             "currency": currency(),
             "gross": describe(integer(), "Succeeded payments created in the period."),
             "refunded": describe(integer(), "Refunds created in the period, whenever the payment was."),
-            "net": describe(integer(), "`gross - refunded`."),
+            "net": describe(integer(), "`gross - refunded - disputes_lost`."),
             "payments": describe(count(), "How many succeeded payments."),
             "failed": describe(count(), "How many payments created in the period are failed."),
+            "disputed": describe(integer(), "Disputes opened in the period, whatever their outcome."),
+            "disputes_lost": describe(integer(), "Of `disputed`, the disputes lost: taken out of `net`."),
         })),
         "Mrr": answer("The MRR of one currency at one time.", json!({
             "at": time(),

@@ -51,7 +51,9 @@ pub fn revenue_span(conn: &Connection, currency: &str) -> Result<Option<(i64, i6
              UNION ALL SELECT (SELECT min(created) FROM refunds WHERE currency = ?1
                                 AND status IN ({REFUNDED_STATUSES}))
              UNION ALL SELECT (SELECT max(created) FROM refunds WHERE currency = ?1
-                                AND status IN ({REFUNDED_STATUSES}))) AS span"
+                                AND status IN ({REFUNDED_STATUSES}))
+             UNION ALL SELECT (SELECT min(created) FROM disputes WHERE currency = ?1)
+             UNION ALL SELECT (SELECT max(created) FROM disputes WHERE currency = ?1)) AS span"
     ))?;
     let (min, max): (Option<i64>, Option<i64>) =
         stmt.query_row([currency], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -71,6 +73,12 @@ pub struct PeriodRevenue {
     pub refunded: i64,
     /// How many such refunds.
     pub refunds: u64,
+    /// Sum of disputes opened in the range (whatever their outcome).
+    pub disputed: i64,
+    /// Of those, the sum of disputes lost.
+    pub disputes_lost: i64,
+    /// How many disputes were opened in the range.
+    pub disputes: u64,
 }
 
 /// The revenue sums of one range after another, on statements prepared once: the
@@ -79,6 +87,7 @@ pub struct RevenueTotals<'c> {
     gross: Statement<'c>,
     failed: Statement<'c>,
     refunded: Statement<'c>,
+    disputed: Statement<'c>,
 }
 
 impl<'c> RevenueTotals<'c> {
@@ -97,6 +106,12 @@ impl<'c> RevenueTotals<'c> {
                  WHERE currency = ?1 AND created >= ?2 AND created < ?3
                    AND status IN ({REFUNDED_STATUSES})"
             ))?,
+            disputed: conn.prepare_cached(
+                "SELECT coalesce(sum(amount), 0),
+                        coalesce(sum(CASE WHEN status = 'lost' THEN amount ELSE 0 END), 0),
+                        count(*)
+                 FROM disputes WHERE currency = ?1 AND created >= ?2 AND created < ?3",
+            )?,
         })
     }
 
@@ -109,12 +124,18 @@ impl<'c> RevenueTotals<'c> {
         let (refunded, refunds): (i64, i64) = self
             .refunded
             .query_row(span, |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let (disputed, disputes_lost, disputes): (i64, i64, i64) = self
+            .disputed
+            .query_row(span, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(PeriodRevenue {
             gross,
             payments: payments as u64,
             failed: failed as u64,
             refunded,
             refunds: refunds as u64,
+            disputed,
+            disputes_lost,
+            disputes: disputes as u64,
         })
     }
 }
