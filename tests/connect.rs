@@ -272,3 +272,64 @@ async fn a_connect_endpoints_secret_is_accepted_beside_the_platforms() {
     }
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn mirror_reads_filter_by_connected_account() {
+    let app = spawn_app().await;
+    // The same kind of payment on the platform and on a connected account.
+    let mut platform = fixture_as("payment_intent.succeeded.json", "evt_pi_platform");
+    platform["livemode"] = false.into();
+    platform["data"]["object"]["id"] = "pi_platform".into();
+    let mut connected = fixture_as("payment_intent.succeeded.json", "evt_pi_connected");
+    connected["livemode"] = false.into();
+    connected["account"] = ACCT.into();
+    connected["data"]["object"]["id"] = "pi_connected".into();
+    for event in [platform, connected] {
+        let id = event["id"].as_str().unwrap_or("").to_string();
+        assert_eq!(app.post_event(&event).await.status(), 200, "{id}");
+        assert_eq!(
+            app.settled(&id).await,
+            billd::store::events::Status::Processed,
+            "{id}"
+        );
+    }
+    let token = app.token(Scope::Read).await;
+    let ids = |body: &Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p["id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let all: Value = app
+        .get("/stripe/payments", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&all).len(), 2, "{all}");
+    let r = app
+        .get(&format!("/stripe/payments?account={ACCT}"), &token)
+        .await;
+    assert_eq!(r.status(), 200);
+    let mine: Value = r.json().await.unwrap();
+    assert_eq!(ids(&mine), vec!["pi_connected".to_string()], "{mine}");
+    let r = app
+        .get(&format!("/stripe/invoices?account={ACCT}"), &token)
+        .await;
+    assert_eq!(r.status(), 200);
+    // A malformed account is a 400 naming it, as every id is.
+    for path in [
+        "/stripe/payments?account=cus_1",
+        "/stripe/invoices?account=acct_x%2F..",
+    ] {
+        let r = app.get(path, &token).await;
+        assert_eq!(r.status(), 400, "{path}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["param"], "account", "{path}: {e}");
+    }
+    app.shutdown().await;
+}

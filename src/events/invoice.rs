@@ -196,7 +196,7 @@ mod tests {
             limit: 10,
             starting_after: None,
         };
-        mirror::list_invoices(&h.conn(), Some(customer), &paging)
+        mirror::list_invoices(&h.conn(), Some(customer), None, &paging)
             .unwrap()
             .0
     }

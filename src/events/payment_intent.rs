@@ -165,7 +165,7 @@ mod tests {
             limit: 100,
             starting_after: None,
         };
-        mirror::list_payments(&h.conn(), None, None, &paging)
+        mirror::list_payments(&h.conn(), None, None, None, &paging)
             .unwrap()
             .0
             .len()

@@ -448,9 +448,13 @@ fn cursor(conn: &Connection, table: Table, after: &Option<String>) -> Result<(i6
     }
 }
 
+/// The invoices, newest first, of `customer` and of the connected `account` (its own
+/// and the platform's rows are told apart by the account their events came from)
+/// when given.
 pub fn list_invoices(
     conn: &Connection,
     customer: Option<&str>,
+    account: Option<&str>,
     paging: &Paging,
 ) -> Result<Page<Invoice>> {
     let (c_created, c_id) = cursor(conn, Table::Invoices, &paging.starting_after)?;
@@ -458,13 +462,13 @@ pub fn list_invoices(
         "SELECT id, customer, subscription, status, number, currency, amount_due, amount_paid,
                 amount_remaining, total, payment_intent, created
          FROM invoices
-         WHERE deleted = 0 AND (customer = ?1 OR ?1 IS NULL)
+         WHERE deleted = 0 AND (customer = ?1 OR ?1 IS NULL) AND (account = ?5 OR ?5 IS NULL)
            AND (coalesce(created, 0) < ?2 OR (coalesce(created, 0) = ?2 AND id < ?3) OR ?3 = '')
          ORDER BY coalesce(created, 0) DESC, id DESC LIMIT ?4",
     )?;
     let mut rows = stmt
         .query_map(
-            params![customer, c_created, c_id, paging.limit as i64 + 1],
+            params![customer, c_created, c_id, paging.limit as i64 + 1, account],
             |r| {
                 Ok(Invoice {
                     id: r.get(0)?,
@@ -488,10 +492,13 @@ pub fn list_invoices(
     Ok((rows, more))
 }
 
+/// The payments, newest first, of `customer`, in `status` and of the connected
+/// `account` when given.
 pub fn list_payments(
     conn: &Connection,
     customer: Option<&str>,
     status: Option<&str>,
+    account: Option<&str>,
     paging: &Paging,
 ) -> Result<Page<Payment>> {
     let (c_created, c_id) = cursor(conn, Table::Payments, &paging.starting_after)?;
@@ -499,12 +506,20 @@ pub fn list_payments(
         "SELECT {PAYMENT_COLUMNS}
          FROM payments
          WHERE (customer = ?1 OR ?1 IS NULL) AND (status = ?2 OR ?2 IS NULL)
+           AND (account = ?6 OR ?6 IS NULL)
            AND (created < ?3 OR (created = ?3 AND id < ?4) OR ?4 = '')
          ORDER BY created DESC, id DESC LIMIT ?5"
     ))?;
     let mut rows = stmt
         .query_map(
-            params![customer, status, c_created, c_id, paging.limit as i64 + 1],
+            params![
+                customer,
+                status,
+                c_created,
+                c_id,
+                paging.limit as i64 + 1,
+                account
+            ],
             payment_row,
         )?
         .collect::<crate::store::db::Result<Vec<_>>>()?;

@@ -28,6 +28,8 @@ use crate::{
 pub struct ListQuery {
     customer: Option<String>,
     status: Option<String>,
+    /// Only the payments of this connected account.
+    account: Option<String>,
     limit: Option<usize>,
     starting_after: Option<String>,
 }
@@ -36,13 +38,22 @@ pub async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<List<Payment>>> {
+    ids::check_opt(Kind::Account, "account", q.account.as_deref())?;
     let paging = Paging {
         limit: page_limit(q.limit)?,
         starting_after: q.starting_after,
     };
     let page = state
         .store
-        .run(move |c| mirror::list_payments(c, q.customer.as_deref(), q.status.as_deref(), &paging))
+        .run(move |c| {
+            mirror::list_payments(
+                c,
+                q.customer.as_deref(),
+                q.status.as_deref(),
+                q.account.as_deref(),
+                &paging,
+            )
+        })
         .await?;
     Ok(Json(page.into()))
 }

@@ -236,6 +236,7 @@ pub(super) fn operations() -> Vec<Op> {
                     json!({"type": "string"}),
                     "Only payments with this status (e.g. `succeeded`, `failed`).",
                 ),
+                account_filter(),
             ])
             .params(paging())
             .answers(200, "PaymentList", "A page of payments.")
@@ -268,11 +269,10 @@ pub(super) fn operations() -> Vec<Op> {
         op(M::GET, "/stripe/invoices", "listInvoices", "payments")
             .summary("Invoices, from the mirror")
             .describe("Newest first.")
-            .params(vec![query(
-                "customer",
-                json!({"type": "string"}),
-                "Only this customer's.",
-            )])
+            .params(vec![
+                query("customer", json!({"type": "string"}), "Only this customer's."),
+                account_filter(),
+            ])
             .params(paging())
             .answers(200, "InvoiceList", "A page of invoices.")
             .errors(&[400]),
@@ -481,6 +481,15 @@ pub(super) fn operations() -> Vec<Op> {
             .answers(200, "RetentionReport", "One row per period and currency with MRR at its start or end.")
             .errors(&[400]),
     ]
+}
+
+/// `account` of the mirror reads: the rows of one connected account.
+fn account_filter() -> Value {
+    query(
+        "account",
+        json!({"type": "string", "pattern": "^acct_[A-Za-z0-9_]+$"}),
+        "Only the connected account's (`acct_…`), as its events and billd's calls for it wrote them.",
+    )
 }
 
 /// `gross` of the reports made of MRR.
