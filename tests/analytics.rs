@@ -788,35 +788,6 @@ async fn retention_of_the_hand_worked_dataset_is_as_worked_out() {
     app.shutdown().await;
 }
 
-/// `billd` against the test database, as cron runs it.
-fn billd(app: &TestApp, args: &[&str]) -> (i32, String, String) {
-    let config = app.dir.path().join("billd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "{}\n[log]\ndir = \"\"\n",
-            common::database_toml(app.dir.path())
-        ),
-    )
-    .expect("write config");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_billd"))
-        .arg("--config")
-        .arg(&config)
-        .args(args)
-        .env("STRIPE_SECRET_KEY", "sk_test_x")
-        .env("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
-        .env_remove("BILLD_CONFIG")
-        .env_remove("RUST_LOG")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run billd");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn the_cli_prints_movements_and_retention_in_major_units_and_the_apis_json() {
     let app = spawn_app().await;
@@ -824,7 +795,7 @@ async fn the_cli_prints_movements_and_retention_in_major_units_and_the_apis_json
     let token = app.token(Scope::Read).await;
     let range = ["--from", "2025-04-01", "--to", "2025-06-01"];
 
-    let (code, csv, err) = billd(
+    let (code, csv, err) = run_billd(
         &app,
         &[
             &["report", "mrr-movements"][..],
@@ -846,14 +817,14 @@ async fn the_cli_prints_movements_and_retention_in_major_units_and_the_apis_json
          2025-05,USD,40.00,0.00,0.00,0.00,10.00,0.00,-10.00,30.00\n"
     );
 
-    let (code, table, err) = billd(
+    let (code, table, err) = run_billd(
         &app,
         &[&["report", "retention", "--currency", "usd"][..], &range].concat(),
     );
     assert_eq!(code, 0, "{err}");
     assert!(table.contains("75.00%") && table.contains("USD"), "{table}");
 
-    let (code, json_out, err) = billd(
+    let (code, json_out, err) = run_billd(
         &app,
         &[
             &["report", "retention", "--interval", "week"][..],
@@ -1440,7 +1411,7 @@ async fn mrr_is_net_of_running_forever_and_repeating_coupons_as_worked_out() {
     );
 
     // The CLI: --gross, and the discounts column of `report mrr`.
-    let (code, out, err) = billd(
+    let (code, out, err) = run_billd(
         &app,
         &[
             "report",
@@ -1457,7 +1428,7 @@ async fn mrr_is_net_of_running_forever_and_repeating_coupons_as_worked_out() {
     assert_eq!(code, 0, "{err}");
     let cli: Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(cli[0]["new"], 4000, "{out}");
-    let (code, csv, err) = billd(
+    let (code, csv, err) = run_billd(
         &app,
         &["report", "mrr", "--at", "2025-02-15", "--format", "csv"],
     );

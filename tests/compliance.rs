@@ -324,46 +324,25 @@ async fn flags_are_listed_by_kind_over_http_and_the_cli() {
     assert_eq!(status, 400, "{e}");
     assert_eq!(e["error"]["param"], "kind");
 
-    let config = app.dir.path().join("billd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "{}\n[log]\ndir = \"\"\n",
-            common::database_toml(app.dir.path())
-        ),
-    )
-    .expect("write config");
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_billd"))
-            .arg("--config")
-            .arg(&config)
-            .args(args)
-            .env("STRIPE_SECRET_KEY", "sk_test_x")
-            .env("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
-            .env_remove("BILLD_CONFIG")
-            .output()
-            .expect("run billd")
-    };
-    let out = run(&[
-        "flags",
-        "list",
-        "--kind",
-        "payment_failed",
-        "--format",
-        "json",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (code, out, err) = run_billd(
+        &app,
+        &[
+            "flags",
+            "list",
+            "--kind",
+            "payment_failed",
+            "--format",
+            "json",
+        ],
     );
-    let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(code, 0, "{err}");
+    let listed: Value = serde_json::from_str(&out).expect("JSON");
     let kinds: Vec<&str> = listed
         .as_array()
         .map(|a| a.iter().filter_map(|f| f["kind"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(kinds, vec!["payment_failed"], "{listed}");
-    let out = run(&["flags", "list", "--kind", "fraud"]);
-    assert_eq!(out.status.code(), Some(2));
+    let (code, _, _) = run_billd(&app, &["flags", "list", "--kind", "fraud"]);
+    assert_eq!(code, 2);
     app.shutdown().await;
 }

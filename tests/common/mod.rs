@@ -223,6 +223,33 @@ pub fn sign(body: &str, secret: &str, t: i64) -> String {
     billd::signature::sign(body.as_bytes(), secret, t)
 }
 
+/// `billd ARGS` against the test app's database, as cron or a person runs it: (exit
+/// code, stdout, stderr).
+pub fn run_billd(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+    let config = app.dir.path().join("billd.toml");
+    std::fs::write(
+        &config,
+        format!("{}\n[log]\ndir = \"\"\n", database_toml(app.dir.path())),
+    )
+    .expect("write config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_billd"))
+        .arg("--config")
+        .arg(&config)
+        .args(args)
+        .env("STRIPE_SECRET_KEY", "sk_test_x")
+        .env("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env_remove("BILLD_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run billd");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
