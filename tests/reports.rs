@@ -1128,5 +1128,28 @@ async fn disputes_show_in_revenue_and_lost_ones_come_out_of_net() {
         [&json!(7000), &json!(7000), &json!(5000), &json!(2000)],
         "{april}"
     );
+    // Replaying the loss (as after an incident) takes nothing off a second time.
+    let admin = app.token(Scope::Admin).await;
+    let before = app.report("/stripe/events/evt_dsp_a2", &token).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let r = app.post("/stripe/events/evt_dsp_a2/replay", &admin).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    app.drained().await;
+    let replayed = app.report("/stripe/events/evt_dsp_a2", &token).await;
+    assert_eq!(replayed["status"], "processed", "{replayed}");
+    assert_ne!(
+        replayed["processed_at"], before["processed_at"],
+        "applied again: {replayed}"
+    );
+    let again: Value = app
+        .get(
+            "/stripe/reports/revenue?from=2025-04-01&to=2025-06-01",
+            &token,
+        )
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(again["data"], body["data"], "a replay changed the revenue");
     app.shutdown().await;
 }
