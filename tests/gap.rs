@@ -64,7 +64,16 @@ async fn undelivered_events_the_inbox_lacks_are_stored_applied_and_alerted_as_a_
         )
         .await;
     assert_eq!(r.status(), 200, "the lost event was applied to the mirror");
-    let state = app.store.run(|c| gap::state(c)).await.unwrap();
+    // The repair records its run after handing the events over, so the event can be
+    // applied a moment before its state says so: wait for the record.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let state = loop {
+        let state = app.store.run(|c| gap::state(c)).await.unwrap();
+        if state.total_found > 0 || std::time::Instant::now() > deadline {
+            break state;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert_eq!(state.total_found, 1, "{state:?}");
     assert!(state.cursor.is_some());
     // The listing asked for undelivered events since a cursor.
