@@ -290,12 +290,12 @@ fn main() {
             .len()
     });
     report("mrr_now", &mut || {
-        report::mrr(&conn, NOW, None, Basis::Net)
+        report::mrr(&conn, NOW, None, None, Basis::Net)
             .expect("mrr")
             .len()
     });
     report("mrr_18_months_ago", &mut || {
-        report::mrr(&conn, NOW - 548 * DAY, None, Basis::Net)
+        report::mrr(&conn, NOW - 548 * DAY, None, None, Basis::Net)
             .expect("mrr")
             .len()
     });

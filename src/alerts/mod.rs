@@ -370,6 +370,7 @@ impl Alerter {
                     &inbox::Filter {
                         status: Some(Status::Dead),
                         type_: None,
+                        account: None,
                         since_ms: None,
                         limit: DEAD_IDS,
                         starting_after: None,

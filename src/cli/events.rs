@@ -124,6 +124,7 @@ impl Command {
                 let filter = Filter {
                     status: status.map(Status::from),
                     type_,
+                    account: None,
                     since_ms: None,
                     limit: usize::from(limit),
                     starting_after: None,

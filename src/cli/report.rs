@@ -10,6 +10,7 @@ use std::{path::Path, process::ExitCode};
 
 use super::{Format, output};
 use crate::{
+    ids,
     report::{
         self, Basis, FailedPaymentsRow, Interval, MrrMovementRow, MrrRow, RangeQuery, RetentionRow,
         RevenueRow, SubscriptionsRow, money::format_major, parse_currency,
@@ -57,6 +58,16 @@ pub struct RangeArgs {
     /// Only this currency (ISO code, e.g. eur).
     #[arg(long, value_name = "C", value_parser = parse_currency)]
     currency: Option<String>,
+    /// Only this connected account's payments and subscriptions (acct_…).
+    #[arg(long, value_name = "ACCOUNT", value_parser = parse_account)]
+    account: Option<String>,
+}
+
+/// A connected account id, checked as the API checks it.
+fn parse_account(s: &str) -> Result<String, String> {
+    ids::check(ids::Kind::Account, "--account", s)
+        .map(str::to_string)
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Debug, clap::Args)]
@@ -67,6 +78,9 @@ pub struct MrrArgs {
     /// Only this currency (ISO code, e.g. eur).
     #[arg(long, value_name = "C", value_parser = parse_currency)]
     currency: Option<String>,
+    /// Only this connected account's payments and subscriptions (acct_…).
+    #[arg(long, value_name = "ACCOUNT", value_parser = parse_account)]
+    account: Option<String>,
     /// Table and CSV: one row per currency and price instead of one per currency.
     #[arg(long)]
     by_price: bool,
@@ -89,6 +103,7 @@ impl RangeArgs {
             to: self.to,
             interval: self.interval,
             currency: self.currency.clone(),
+            account: self.account.clone(),
             basis: Basis::Net,
         })
     }
@@ -131,6 +146,7 @@ impl Command {
                     &conn,
                     args.at.unwrap_or(now),
                     args.currency.as_deref(),
+                    args.account.as_deref(),
                     basis(args.gross),
                 )?;
                 let table = if args.by_price {

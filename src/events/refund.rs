@@ -64,6 +64,7 @@ pub(super) fn write(
             ("status", &status),
             ("reason", &r.reason),
             ("created", &created),
+            ("account", &origin.account),
             ("raw", &raw),
         ],
         origin.version,

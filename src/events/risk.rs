@@ -108,6 +108,7 @@ fn dispute(conn: &Connection, event: &Event<'_>, now: i64) -> Result<(), ApplyEr
             ("status", &d.status),
             ("reason", &d.reason),
             ("created", &d.created.or(Some(event.created))),
+            ("account", &event.account),
             ("raw", &event.raw()),
         ],
         event.version(),

@@ -53,6 +53,9 @@ pub struct RangeQuery {
     pub to: Option<i64>,
     pub interval: Interval,
     pub currency: Option<String>,
+    /// Only the rows of this connected account (its direct charges, its customers'
+    /// subscriptions); every account's and the platform's when `None`.
+    pub account: Option<String>,
     /// The MRR reports (movements, retention): net of discounts or before them.
     pub basis: Basis,
 }
@@ -83,6 +86,7 @@ impl RangeQuery {
                 .transpose()?
                 .unwrap_or_default(),
             currency: currency.map(parse_currency).transpose()?,
+            account: None,
             basis: Basis::Net,
         })
     }

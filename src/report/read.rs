@@ -15,21 +15,22 @@ use super::{
     movements::Movements,
     period,
 };
-use crate::store::reports;
+use crate::store::reports::{self, Scope};
 
 type ReportResult<T> = std::result::Result<T, ReportError>;
 
 /// Revenue per period and currency, in period then currency order; only periods with
 /// something in them.
 pub fn revenue(conn: &Connection, q: &RangeQuery, now: i64) -> ReportResult<Vec<RevenueRow>> {
+    let account = q.account.as_deref();
     let currencies = match &q.currency {
         Some(c) => vec![c.clone()],
-        None => reports::revenue_currencies(conn)?,
+        None => reports::revenue_currencies(conn, account)?,
     };
     // Each currency's own first and last data time, so its quiet periods cost nothing.
     let mut spans = Vec::new();
     for c in currencies {
-        if let Some(span) = reports::revenue_span(conn, &c)? {
+        if let Some(span) = reports::revenue_span(conn, &c, account)? {
             spans.push((c, span));
         }
     }
@@ -40,7 +41,7 @@ pub fn revenue(conn: &Connection, q: &RangeQuery, now: i64) -> ReportResult<Vec<
     };
     let periods = period::periods(from, to, q.interval)?;
 
-    let mut totals = reports::RevenueTotals::new(conn)?;
+    let mut totals = reports::RevenueTotals::new(conn, account)?;
     let mut rows = Vec::new();
     for (currency, (first, last)) in &spans {
         let lo = periods.partition_point(|p| p.end <= *first);
@@ -74,14 +75,21 @@ pub fn revenue(conn: &Connection, q: &RangeQuery, now: i64) -> ReportResult<Vec<
 }
 
 /// MRR at `at` per currency, from the subscription version that held at `at`, net of
-/// discounts or before them (`basis`).
+/// discounts or before them (`basis`), of `currency` and of the connected `account` if
+/// given.
 pub fn mrr(
     conn: &Connection,
     at: i64,
     currency: Option<&str>,
+    account: Option<&str>,
     basis: Basis,
 ) -> ReportResult<Vec<MrrRow>> {
-    mrr_of(conn, at, currency, None, basis)
+    let scope = Scope {
+        currency,
+        account,
+        customer: None,
+    };
+    mrr_of(conn, at, scope, basis)
 }
 
 /// One customer's MRR at `at` per currency: the MRR report over its subscriptions only
@@ -92,7 +100,11 @@ pub fn customer_mrr(
     at: i64,
     basis: Basis,
 ) -> ReportResult<Vec<MrrRow>> {
-    mrr_of(conn, at, None, Some(customer), basis)
+    let scope = Scope {
+        customer: Some(customer),
+        ..Scope::default()
+    };
+    mrr_of(conn, at, scope, basis)
 }
 
 /// The discounts the MRR reads apply: every one the mirror knows (see
@@ -101,15 +113,9 @@ fn discounts(conn: &Connection) -> ReportResult<Discounts> {
     Ok(Discounts::from_rows(reports::all_discounts(conn)?))
 }
 
-fn mrr_of(
-    conn: &Connection,
-    at: i64,
-    currency: Option<&str>,
-    customer: Option<&str>,
-    basis: Basis,
-) -> ReportResult<Vec<MrrRow>> {
+fn mrr_of(conn: &Connection, at: i64, scope: Scope<'_>, basis: Basis) -> ReportResult<Vec<MrrRow>> {
     let mut builder = MrrBuilder::new(at, discounts(conn)?, basis);
-    reports::each_held_item(conn, at, currency, customer, |r| {
+    reports::each_held_item(conn, at, scope, |r| {
         builder.push(MrrItem {
             version: r.version,
             status: r.status,
@@ -131,12 +137,13 @@ pub fn subscriptions(
     q: &RangeQuery,
     now: i64,
 ) -> ReportResult<Vec<SubscriptionsRow>> {
-    let (first, last) = reports::version_changes_span(conn, q.currency.as_deref(), None)?;
+    let scope = scope_of(q, None);
+    let (first, last) = reports::version_changes_span(conn, scope)?;
     let Some((from, to)) = q.resolve(first, last, now) else {
         return Ok(Vec::new());
     };
     let mut sweep = ChurnSweep::new(period::periods(from, to, q.interval)?);
-    reports::each_version_change(conn, to, q.currency.as_deref(), |v| {
+    reports::each_version_change(conn, to, scope, |v| {
         sweep.version(v.subscription, v.at, v.status, v.ended)
     })?;
     Ok(sweep.finish())
@@ -177,6 +184,15 @@ pub fn retention(conn: &Connection, q: &RangeQuery, now: i64) -> ReportResult<Ve
         .collect())
 }
 
+/// The subscriptions `q` asks about (of `customer` alone, if given).
+fn scope_of<'a>(q: &'a RangeQuery, customer: Option<&'a str>) -> Scope<'a> {
+    Scope {
+        currency: q.currency.as_deref(),
+        customer,
+        account: q.account.as_deref(),
+    }
+}
+
 /// The movements of every customer, or of `customer` alone.
 fn movements(
     conn: &Connection,
@@ -184,8 +200,8 @@ fn movements(
     now: i64,
     customer: Option<&str>,
 ) -> ReportResult<Vec<Movements>> {
-    let currency = q.currency.as_deref();
-    let (first, last) = reports::version_changes_span(conn, currency, customer)?;
+    let scope = scope_of(q, customer);
+    let (first, last) = reports::version_changes_span(conn, scope)?;
     let Some((from, to)) = q.resolve(first, last, now) else {
         return Ok(Vec::new());
     };
@@ -196,7 +212,7 @@ fn movements(
     );
     // Versions from before `from` matter too: they make the MRR at its start and tell
     // a reactivation from a new customer.
-    reports::each_version_span_item(conn, to, currency, customer, |r| builder.push(r))?;
+    reports::each_version_span_item(conn, to, scope, |r| builder.push(r))?;
     Ok(builder.finish())
 }
 
@@ -206,7 +222,8 @@ pub fn failed_payments(
     q: &RangeQuery,
     now: i64,
 ) -> ReportResult<Vec<FailedPaymentsRow>> {
-    let (first, last) = reports::failed_payments_span(conn)?;
+    let account = q.account.as_deref();
+    let (first, last) = reports::failed_payments_span(conn, account)?;
     let Some((from, to)) = q.resolve(first, last, now) else {
         return Ok(Vec::new());
     };
@@ -221,7 +238,7 @@ pub fn failed_payments(
     }
     let mut acc: BTreeMap<(usize, String), Acc> = BTreeMap::new();
     let currency = q.currency.as_deref();
-    reports::each_failed_payment(conn, from, to, currency, |r| {
+    reports::each_failed_payment(conn, from, to, currency, account, |r| {
         let Some(i) = period::find(&periods, r.created) else {
             return;
         };
@@ -233,7 +250,7 @@ pub fn failed_payments(
         }
     })?;
     // A flag names its invoice or payment; the currency is that object's.
-    reports::each_open_payment_failed_flag(conn, from, to, currency, |r| {
+    reports::each_open_payment_failed_flag(conn, from, to, currency, account, |r| {
         let Some(i) = period::find(&periods, r.created) else {
             return;
         };
@@ -305,7 +322,7 @@ mod tests {
     }
 
     fn mrr_at(conn: &Connection, at: i64) -> i64 {
-        mrr(conn, at, None, Basis::Net)
+        mrr(conn, at, None, None, Basis::Net)
             .unwrap()
             .first()
             .map_or(0, |r| r.mrr)
@@ -432,7 +449,7 @@ mod tests {
         );
         let conn = store.conn().unwrap();
         // Jan 10: a is trialing, b active (×2).
-        let jan10 = &mrr(&conn, jan1 + 9 * 86_400, None, Basis::Net).unwrap()[0];
+        let jan10 = &mrr(&conn, jan1 + 9 * 86_400, None, None, Basis::Net).unwrap()[0];
         assert_eq!((jan10.mrr, jan10.trialing_mrr), (2000, 1000));
         // Jan 20: both active; Feb 10: b has ended.
         assert_eq!(mrr_at(&conn, jan15 + 5 * 86_400), 3000);

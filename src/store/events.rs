@@ -249,6 +249,8 @@ pub fn payload(conn: &Connection, id: &str) -> Result<String> {
 pub struct Filter {
     pub status: Option<Status>,
     pub type_: Option<String>,
+    /// Only events of this connected account.
+    pub account: Option<String>,
     /// Only events received at or after this time.
     pub since_ms: Option<i64>,
     pub limit: usize,
@@ -279,6 +281,10 @@ pub fn list(conn: &Connection, filter: &Filter) -> Result<(Vec<EventRow>, bool)>
     if let Some(type_) = &filter.type_ {
         values.push(Value::Text(type_.clone()));
         sql.push_str(&format!(" AND type = ?{}", values.len()));
+    }
+    if let Some(account) = &filter.account {
+        values.push(Value::Text(account.clone()));
+        sql.push_str(&format!(" AND account = ?{}", values.len()));
     }
     if let Some(since) = filter.since_ms {
         values.push(Value::Integer(since));

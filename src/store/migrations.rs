@@ -84,6 +84,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0013_disputes.sql"),
         sqlite_hook: None,
     },
+    Migration {
+        sqlite: include_str!("../../migrations/0014_refund_dispute_account.sql"),
+        postgres: include_str!("../../migrations/postgres/0014_refund_dispute_account.sql"),
+        sqlite_hook: None,
+    },
 ];
 
 /// Number of the newest migration this binary knows.

@@ -244,6 +244,28 @@ pub fn payment_for_charge(conn: &Connection, charge: &str) -> Result<Option<Stri
 
 // ---- reads -------------------------------------------------------------------------
 
+/// The connected account that row `id` of `table` belongs to: `None` for the
+/// platform's own objects and for rows the mirror does not hold. Only the tables that
+/// record an account have one: customers, subscriptions, invoices, payments, refunds
+/// and disputes.
+pub fn account_of(conn: &Connection, table: Table, id: &str) -> Result<Option<String>> {
+    debug_assert!(matches!(
+        table,
+        Table::Customers
+            | Table::Subscriptions
+            | Table::Invoices
+            | Table::Payments
+            | Table::Refunds
+            | Table::Disputes
+    ));
+    let sql = format!("SELECT account FROM {} WHERE id = ?1", table.name());
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PaymentMethod {
     pub id: String,

@@ -11,7 +11,7 @@ use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Body, List,
+    Body, List, acting_for_object,
     reports::{RangeParams, api_error},
     write_through_for,
 };
@@ -26,7 +26,7 @@ use crate::{
     report::{self, MrrMovementRow, MrrRow, ReportError},
     store::{
         Result as StoreResult,
-        mirror::{self, Customer},
+        mirror::{self, Customer, Table},
     },
     stripe::{self, Object, customers::CustomerFields},
     time::now_secs,
@@ -132,7 +132,7 @@ pub async fn create(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(answer_for(&state, account, created).await),
+        Json(answer(&state, account, created).await),
     ))
 }
 
@@ -167,8 +167,10 @@ pub async fn update(
             "nothing to change: send one of email, name, description, phone, metadata",
         ));
     }
-    let updated = stripe::customers::update(&state.stripe, &id, &fields, key.as_ref()).await?;
-    Ok(Json(answer(&state, updated).await))
+    // A connected account's customer lives on that account.
+    let (account, stripe) = acting_for_object(&state, None, Table::Customers, &id).await?;
+    let updated = stripe::customers::update(&stripe, &id, &fields, key.as_ref()).await?;
+    Ok(Json(answer(&state, account, updated).await))
 }
 
 /// Deletes the customer in Stripe (Stripe cancels its subscriptions); the mirror keeps
@@ -178,18 +180,14 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Customer>> {
     ids::check(Kind::Customer, "id", &id)?;
-    let deleted = stripe::customers::delete(&state.stripe, &id).await?;
-    Ok(Json(answer(&state, deleted).await))
+    let (account, stripe) = acting_for_object(&state, None, Table::Customers, &id).await?;
+    let deleted = stripe::customers::delete(&stripe, &id).await?;
+    Ok(Json(answer(&state, account, deleted).await))
 }
 
-/// Writes the customer Stripe returned through to the mirror and answers the mirror's
-/// view of it (or, if that fails, Stripe's).
-pub(super) async fn answer(state: &AppState, c: Object<stripe::customers::Customer>) -> Customer {
-    answer_for(state, None, c).await
-}
-
-/// [`answer`] for a customer of the connected account `account`.
-async fn answer_for(
+/// Writes the customer Stripe returned (on the connected `account`, if any) through to
+/// the mirror and answers the mirror's view of it (or, if that fails, Stripe's).
+pub(super) async fn answer(
     state: &AppState,
     account: Option<String>,
     c: Object<stripe::customers::Customer>,

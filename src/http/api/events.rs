@@ -11,6 +11,7 @@ use crate::{
         auth::Caller,
         error::{ApiError, ApiResult},
     },
+    ids::{self, Kind},
     store::{
         audit,
         events::{self as inbox, EventRow, Filter, Status},
@@ -66,6 +67,8 @@ pub struct ListQuery {
     status: Option<String>,
     #[serde(rename = "type")]
     type_: Option<String>,
+    /// Only the events of this connected account.
+    account: Option<String>,
     limit: Option<usize>,
     starting_after: Option<String>,
 }
@@ -82,9 +85,11 @@ pub async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<List<EventView>>> {
+    ids::check_opt(Kind::Account, "account", q.account.as_deref())?;
     let filter = Filter {
         status: q.status.as_deref().map(parse_status).transpose()?,
         type_: q.type_,
+        account: q.account,
         since_ms: None,
         limit: page_limit(q.limit)?,
         starting_after: q.starting_after,

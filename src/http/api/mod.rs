@@ -24,10 +24,13 @@ use axum::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::{AppState, error::ApiError};
+use super::{
+    AppState,
+    error::{ApiError, ApiResult},
+};
 use crate::{
     events::{ApplyError, Origin},
-    store::{self, StoreError},
+    store::{self, StoreError, mirror},
 };
 
 /// `{"data": [...], "has_more": bool}`.
@@ -142,6 +145,30 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
             .map(|p| Path(p.0))
             .map_err(|e| ApiError::invalid(e.body_text()))
     }
+}
+
+/// The connected account to act for on the object `id` of `table`, and a Stripe
+/// client acting for it: the account `given` in the request, else the one the mirror
+/// records for the object (objects of a connected account live on that account, and
+/// the platform's calls would not find them), else the platform's own.
+pub(crate) async fn acting_for_object(
+    state: &AppState,
+    given: Option<String>,
+    table: mirror::Table,
+    id: &str,
+) -> ApiResult<(Option<String>, crate::stripe::Client)> {
+    let account = match given {
+        Some(account) => Some(account),
+        None => {
+            let id = id.to_string();
+            state
+                .store
+                .run(move |c| mirror::account_of(c, table, &id))
+                .await?
+        }
+    };
+    let client = state.stripe.acting_for(account.as_deref())?;
+    Ok((account, client))
 }
 
 /// Write-through: after a successful Stripe call, `write` puts the objects Stripe

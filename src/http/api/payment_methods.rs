@@ -7,7 +7,7 @@ use crate::http::api::Path;
 use axum::{Json, extract::State};
 use serde::Deserialize;
 
-use super::{Body, customers, write_through};
+use super::{Body, acting_for_object, customers, write_through_for};
 use crate::{
     events,
     http::{
@@ -17,7 +17,7 @@ use crate::{
     },
     ids::{self, Kind},
     objects,
-    store::mirror::{Customer, PaymentMethod},
+    store::mirror::{Customer, PaymentMethod, Table},
     stripe::{self, Object},
 };
 
@@ -36,14 +36,12 @@ pub async fn attach(
 ) -> ApiResult<Json<PaymentMethod>> {
     ids::check(Kind::Customer, "id", &customer)?;
     ids::check(Kind::PaymentMethod, "payment_method", &body.payment_method)?;
-    let pm = stripe::payment_methods::attach(
-        &state.stripe,
-        &body.payment_method,
-        &customer,
-        key.as_ref(),
-    )
-    .await?;
-    Ok(Json(write_payment_method(&state, pm, false).await))
+    // A connected account's customer's payment methods are on that account.
+    let (account, stripe) = acting_for_object(&state, None, Table::Customers, &customer).await?;
+    let pm =
+        stripe::payment_methods::attach(&stripe, &body.payment_method, &customer, key.as_ref())
+            .await?;
+    Ok(Json(write_payment_method(&state, account, pm, false).await))
 }
 
 pub async fn detach(
@@ -53,15 +51,16 @@ pub async fn detach(
 ) -> ApiResult<Json<PaymentMethod>> {
     ids::check(Kind::Customer, "id", &customer)?;
     ids::check(Kind::PaymentMethod, "pm", &pm)?;
+    let (account, stripe) = acting_for_object(&state, None, Table::Customers, &customer).await?;
     // Stripe detaches by id alone: make sure the path's customer owns it.
-    let current = stripe::payment_methods::retrieve(&state.stripe, &pm).await?;
+    let current = stripe::payment_methods::retrieve(&stripe, &pm).await?;
     if current.value.customer.as_deref() != Some(customer.as_str()) {
         return Err(ApiError::not_found(format!(
             "payment method {pm} is not attached to customer {customer}"
         )));
     }
-    let detached = stripe::payment_methods::detach(&state.stripe, &pm, key.as_ref()).await?;
-    Ok(Json(write_payment_method(&state, detached, true).await))
+    let detached = stripe::payment_methods::detach(&stripe, &pm, key.as_ref()).await?;
+    Ok(Json(write_payment_method(&state, account, detached, true).await))
 }
 
 pub async fn set_default(
@@ -71,20 +70,23 @@ pub async fn set_default(
 ) -> ApiResult<Json<Customer>> {
     ids::check(Kind::Customer, "id", &customer)?;
     ids::check(Kind::PaymentMethod, "pm", &pm)?;
+    let (account, stripe) = acting_for_object(&state, None, Table::Customers, &customer).await?;
     let updated =
-        stripe::customers::set_default_payment_method(&state.stripe, &customer, &pm, key.as_ref())
+        stripe::customers::set_default_payment_method(&stripe, &customer, &pm, key.as_ref())
             .await?;
-    Ok(Json(customers::answer(&state, updated).await))
+    Ok(Json(customers::answer(&state, account, updated).await))
 }
 
 async fn write_payment_method(
     state: &AppState,
+    account: Option<String>,
     pm: Object<objects::payment_method::PaymentMethod>,
     detached: bool,
 ) -> PaymentMethod {
     let raw = pm.raw;
-    write_through(
+    write_through_for(
         state,
+        account,
         move |conn, origin| {
             events::write_payment_method(conn, &raw, origin, detached)?;
             Ok(())

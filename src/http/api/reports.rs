@@ -14,6 +14,7 @@ use crate::{
         AppState,
         error::{ApiError, ApiResult},
     },
+    ids::{self, Kind},
     report::{
         self, Basis, FailedPaymentsRow, MrrMovementRow, MrrRow, RangeQuery, ReportError,
         RetentionRow, RevenueRow, SubscriptionsRow,
@@ -22,14 +23,15 @@ use crate::{
     time::now_secs,
 };
 
-/// `?from=&to=&interval=day|week|month&currency=` of the per-period reports, and
-/// `gross=true|false` of those made of MRR (movements, retention).
+/// `?from=&to=&interval=day|week|month&currency=&account=` of the per-period reports,
+/// and `gross=true|false` of those made of MRR (movements, retention).
 #[derive(Debug, Deserialize)]
 pub struct RangeParams {
     from: Option<String>,
     to: Option<String>,
     interval: Option<String>,
     currency: Option<String>,
+    account: Option<String>,
     gross: Option<String>,
 }
 
@@ -43,15 +45,18 @@ impl RangeParams {
         )
         .map_err(api_error)?;
         q.basis = Basis::parse(self.gross.as_deref()).map_err(api_error)?;
+        ids::check_opt(Kind::Account, "account", self.account.as_deref())?;
+        q.account = self.account.clone();
         Ok(q)
     }
 }
 
-/// `?at=&currency=&gross=` of the MRR report.
+/// `?at=&currency=&account=&gross=` of the MRR report.
 #[derive(Debug, Deserialize)]
 pub struct MrrParams {
     at: Option<String>,
     currency: Option<String>,
+    account: Option<String>,
     gross: Option<String>,
 }
 
@@ -101,8 +106,10 @@ pub async fn mrr(
         .transpose()
         .map_err(api_error)?;
     let basis = Basis::parse(p.gross.as_deref()).map_err(api_error)?;
+    ids::check_opt(Kind::Account, "account", p.account.as_deref())?;
+    let account = p.account;
     answer(&state, move |c| {
-        report::mrr(c, at, currency.as_deref(), basis)
+        report::mrr(c, at, currency.as_deref(), account.as_deref(), basis)
     })
     .await
 }

@@ -9,9 +9,9 @@ use axum::{Extension, Json, extract::State, http::StatusCode};
 use serde::Deserialize;
 
 use super::{
-    Body,
+    Body, acting_for_object,
     compliance::{self, Ask},
-    write_through,
+    write_through_for,
 };
 use crate::{
     events,
@@ -22,7 +22,7 @@ use crate::{
         idempotency::Key,
     },
     ids::{self, Kind},
-    store::mirror::{self, Subscription},
+    store::mirror::{self, Subscription, Table},
     stripe::{
         self, IdempotencyKey, Object,
         subscriptions::{Changes, NewSubscription, Proration},
@@ -50,6 +50,9 @@ pub struct CreateBody {
     quantity: Option<u64>,
     trial_days: Option<u32>,
     proration_behavior: Option<String>,
+    /// Make it on this connected account (`Stripe-Account`); by default, the account
+    /// the mirror records for the customer (the platform for its own customers).
+    account: Option<String>,
 }
 
 pub async fn create(
@@ -60,10 +63,13 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Subscription>)> {
     ids::check(Kind::Customer, "customer", &body.customer)?;
     ids::check(Kind::Price, "price", &body.price)?;
+    ids::check_opt(Kind::Account, "account", body.account.as_deref())?;
     if body.quantity == Some(0) {
         return Err(ApiError::invalid("quantity must be at least 1").with("param", "quantity"));
     }
     let proration = proration(body.proration_behavior.as_deref())?;
+    let (account, stripe) =
+        acting_for_object(&state, body.account, Table::Customers, &body.customer).await?;
     // Checked with its full price even with a trial: it will take that money.
     compliance::check(
         &state,
@@ -82,9 +88,8 @@ pub async fn create(
         quantity: body.quantity,
         trial_days: body.trial_days,
     };
-    let created =
-        stripe::subscriptions::create(&state.stripe, &new, proration, key.as_ref()).await?;
-    Ok((StatusCode::CREATED, Json(answer(&state, created).await)))
+    let created = stripe::subscriptions::create(&stripe, &new, proration, key.as_ref()).await?;
+    Ok((StatusCode::CREATED, Json(answer(&state, account, created).await)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,6 +102,9 @@ pub struct UpdateBody {
     cancel_at_period_end: Option<bool>,
     /// Undo a cancellation at period end, or resume a paused subscription.
     resume: Option<bool>,
+    /// The connected account the subscription is on, when the mirror does not know it
+    /// yet (by default, the account the mirror records for it).
+    account: Option<String>,
 }
 
 pub async fn update(
@@ -108,9 +116,12 @@ pub async fn update(
 ) -> ApiResult<Json<Subscription>> {
     ids::check(Kind::Subscription, "id", &id)?;
     ids::check_opt(Kind::Price, "price", body.price.as_deref())?;
+    ids::check_opt(Kind::Account, "account", body.account.as_deref())?;
     if body.quantity == Some(0) {
         return Err(ApiError::invalid("quantity must be at least 1").with("param", "quantity"));
     }
+    let (account, stripe) =
+        acting_for_object(&state, body.account.clone(), Table::Subscriptions, &id).await?;
     if body.price.is_some() || body.quantity.is_some() {
         // A change of price or quantity is checked as what the subscription will then
         // charge, with what the mirror knows of it for the part the body leaves out.
@@ -158,12 +169,12 @@ pub async fn update(
                 "resume and cancel_at_period_end: true contradict each other",
             ));
         }
-        let paused = resume_if_paused(&state, &id, key.as_ref()).await?;
+        let paused = resume_if_paused(&stripe, &id, key.as_ref()).await?;
         if let Some(resumed) = paused {
             if changes.price.is_none() && changes.quantity.is_none() {
-                return Ok(Json(answer(&state, resumed).await));
+                return Ok(Json(answer(&state, account, resumed).await));
             }
-            write(&state, resumed).await;
+            write(&state, account.clone(), resumed).await;
         } else {
             changes.cancel_at_period_end = Some(false);
         }
@@ -183,23 +194,21 @@ pub async fn update(
             k
         }
     });
-    let updated = stripe::subscriptions::update(&state.stripe, &id, &changes, key.as_ref()).await?;
-    Ok(Json(answer(&state, updated).await))
+    let updated = stripe::subscriptions::update(&stripe, &id, &changes, key.as_ref()).await?;
+    Ok(Json(answer(&state, account, updated).await))
 }
 
 /// Resumes `id` if Stripe says it is paused; `None` if it is not.
 async fn resume_if_paused(
-    state: &AppState,
+    stripe: &stripe::Client,
     id: &str,
     key: Option<&IdempotencyKey>,
 ) -> Result<Option<Object<stripe::subscriptions::Subscription>>, ApiError> {
-    let current = stripe::subscriptions::retrieve(&state.stripe, id).await?;
+    let current = stripe::subscriptions::retrieve(stripe, id).await?;
     if current.value.status.as_deref() != Some("paused") {
         return Ok(None);
     }
-    Ok(Some(
-        stripe::subscriptions::resume(&state.stripe, id, key).await?,
-    ))
+    Ok(Some(stripe::subscriptions::resume(stripe, id, key).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -207,6 +216,9 @@ pub struct CancelQuery {
     /// Cancel when the paid period ends instead of now.
     #[serde(default)]
     at_period_end: bool,
+    /// The connected account the subscription is on, when the mirror does not know it
+    /// yet (by default, the account the mirror records for it).
+    account: Option<String>,
 }
 
 pub async fn cancel(
@@ -216,16 +228,19 @@ pub async fn cancel(
     Key(key): Key,
 ) -> ApiResult<Json<Subscription>> {
     ids::check(Kind::Subscription, "id", &id)?;
+    ids::check_opt(Kind::Account, "account", q.account.as_deref())?;
+    let (account, stripe) =
+        acting_for_object(&state, q.account, Table::Subscriptions, &id).await?;
     let canceled = if q.at_period_end {
         let changes = Changes {
             cancel_at_period_end: Some(true),
             ..Changes::default()
         };
-        stripe::subscriptions::update(&state.stripe, &id, &changes, key.as_ref()).await?
+        stripe::subscriptions::update(&stripe, &id, &changes, key.as_ref()).await?
     } else {
-        stripe::subscriptions::cancel(&state.stripe, &id).await?
+        stripe::subscriptions::cancel(&stripe, &id).await?
     };
-    Ok(Json(answer(&state, canceled).await))
+    Ok(Json(answer(&state, account, canceled).await))
 }
 
 fn proration(value: Option<&str>) -> Result<Option<Proration>, ApiError> {
@@ -241,23 +256,34 @@ fn proration(value: Option<&str>) -> Result<Option<Proration>, ApiError> {
         .transpose()
 }
 
-async fn write(state: &AppState, s: Object<stripe::subscriptions::Subscription>) {
+async fn write(
+    state: &AppState,
+    account: Option<String>,
+    s: Object<stripe::subscriptions::Subscription>,
+) {
     let raw = s.raw;
-    write_through(
+    write_through_for(
         state,
+        account,
         move |conn, origin| events::write_subscription(conn, &raw, origin),
         |_| Ok(()),
     )
     .await;
 }
 
-/// Writes the subscription Stripe returned through to the mirror and answers the
-/// mirror's view of it (or, if that fails, Stripe's).
-async fn answer(state: &AppState, s: Object<stripe::subscriptions::Subscription>) -> Subscription {
+/// Writes the subscription Stripe returned (on the connected `account`, if any)
+/// through to the mirror and answers the mirror's view of it (or, if that fails,
+/// Stripe's).
+async fn answer(
+    state: &AppState,
+    account: Option<String>,
+    s: Object<stripe::subscriptions::Subscription>,
+) -> Subscription {
     let id = s.value.id.clone();
     let raw = s.raw;
-    let read = write_through(
+    let read = write_through_for(
         state,
+        account,
         move |conn, origin| events::write_subscription(conn, &raw, origin),
         move |conn| mirror::get_subscription(conn, &id),
     )

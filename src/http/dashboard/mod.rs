@@ -375,6 +375,7 @@ async fn events(
     let filter = Filter {
         status,
         type_: type_.clone(),
+        account: None,
         since_ms: None,
         limit: PAGE,
         starting_after: after_param(q.after.as_deref())?,
@@ -662,6 +663,7 @@ fn revenue_series(
         to: None,
         interval: Interval::Month,
         currency: None,
+        account: None,
         basis: Basis::Net,
     };
     let revenue = report::revenue(c, &q, now)?;

@@ -29,9 +29,21 @@ pub use payments::{
     each_open_payment_failed_flag, failed_payments_span, revenue_currencies, revenue_span,
 };
 pub use subscriptions::{
-    HeldItemRow, SpanItemRow, VersionChangeRow, each_held_item, each_version_change,
+    HeldItemRow, Scope, SpanItemRow, VersionChangeRow, each_held_item, each_version_change,
     each_version_span_item, version_changes_span,
 };
+
+/// The condition `AND {column} = ?{n}` when the rows of one `value` are asked for, and
+/// a condition that is always true otherwise (the parameter is still bound: NULL). A
+/// plain equality lets the planner start from the column's index, where an
+/// `(x = ?n OR ?n IS NULL)` would keep it from doing so; the two texts are two cached
+/// statements.
+fn only(column: &str, n: usize, value: Option<&str>) -> String {
+    match value {
+        Some(_) => format!("AND {column} = ?{n}"),
+        None => format!("AND CAST(?{n} AS TEXT) IS NULL"),
+    }
+}
 
 /// A text column borrowed from the row (no allocation per row on the hot paths).
 fn text<'r>(r: crate::store::db::Row<'r>, i: usize) -> crate::store::db::Result<Option<&'r str>> {

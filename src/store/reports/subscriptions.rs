@@ -2,7 +2,7 @@
 
 use crate::store::db::{Connection, params};
 
-use super::text;
+use super::{only, text};
 use crate::store::Result;
 
 /// One item of a subscription version that held at the asked time. A version without
@@ -23,25 +23,38 @@ pub struct HeldItemRow<'a> {
     pub discounts: &'a str,
 }
 
-/// The condition on the customer column `column` for parameter `?n`: a plain equality
-/// when a customer is asked for, so the planner can start from the customer's index
-/// (an `(x = ?n OR ?n IS NULL)` would keep it from doing so), and a condition that is
-/// always true otherwise (the parameter is still bound: NULL).
-fn by_customer(column: &str, n: usize, customer: Option<&str>) -> String {
-    match customer {
-        Some(_) => format!("AND {column} = ?{n}"),
-        None => format!("AND CAST(?{n} AS TEXT) IS NULL"),
+/// Which subscriptions a history read covers: all, or those of one currency, customer
+/// or connected account (each `None` for all).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scope<'a> {
+    pub currency: Option<&'a str>,
+    pub customer: Option<&'a str>,
+    pub account: Option<&'a str>,
+}
+
+impl Scope<'_> {
+    /// The conditions on the customer (`?{n}`) and the account (`?{n + 1}`) of the
+    /// subscription versions `v`. A version does not record its account: the
+    /// subscription's row does (the account never changes).
+    fn conditions(&self, v: &str, n: usize) -> String {
+        let account = match self.account {
+            Some(_) => format!(
+                "AND {v}subscription IN (SELECT id FROM subscriptions WHERE account = ?{})",
+                n + 1
+            ),
+            None => format!("AND CAST(?{} AS TEXT) IS NULL", n + 1),
+        };
+        format!("{} {account}", only(&format!("{v}customer"), n, self.customer))
     }
 }
 
 /// Hands `f` the items of every subscription version that held at `at` (unix seconds)
-/// in a status MRR looks at (active, past due, trialing), of `currency` and of
-/// `customer` if given.
+/// in a status MRR looks at (active, past due, trialing), of the `scope`'s
+/// subscriptions.
 pub fn each_held_item(
     conn: &Connection,
     at: i64,
-    currency: Option<&str>,
-    customer: Option<&str>,
+    scope: Scope<'_>,
     mut f: impl FnMut(HeldItemRow<'_>),
 ) -> Result<()> {
     // The version holding at `at`: written at or before it, superseded after it. A
@@ -58,9 +71,9 @@ pub fn each_held_item(
            AND v.status IN ('active', 'past_due', 'trialing')
            AND (coalesce(v.currency, i.currency) = ?2 OR ?2 IS NULL)
            {}",
-        by_customer("v.customer", 3, customer)
+        scope.conditions("v.", 3)
     ))?;
-    let mut rows = stmt.query(params![at, currency, customer])?;
+    let mut rows = stmt.query(params![at, scope.currency, scope.customer, scope.account])?;
     while let Some(r) = rows.next()? {
         f(HeldItemRow {
             version: r.get(0)?,
@@ -77,21 +90,21 @@ pub fn each_held_item(
     Ok(())
 }
 
-/// First and last time a subscription (of `currency` and of `customer`, if given)
-/// changed.
+/// First and last time a subscription of the `scope` changed.
 pub fn version_changes_span(
     conn: &Connection,
-    currency: Option<&str>,
-    customer: Option<&str>,
+    scope: Scope<'_>,
 ) -> Result<(Option<i64>, Option<i64>)> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT min(ev_created), max(ev_created) FROM subscription_versions
              WHERE changed = 1 AND (currency = ?1 OR ?1 IS NULL)
                {}",
-            by_customer("customer", 2, customer)
+            scope.conditions("", 2)
         ))?
-        .query_row(params![currency, customer], |r| Ok((r.get(0)?, r.get(1)?)))?)
+        .query_row(params![scope.currency, scope.customer, scope.account], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?)
 }
 
 /// A version that changed its subscription's status, items or end.
@@ -105,21 +118,23 @@ pub struct VersionChangeRow<'a> {
     pub ended: bool,
 }
 
-/// Hands `f` every change before `before` (unix seconds), of `currency` if given,
-/// grouped by subscription and in event order (what the churn sweep needs).
+/// Hands `f` every change before `before` (unix seconds) of the `scope`'s
+/// subscriptions, grouped by subscription and in event order (what the churn sweep
+/// needs).
 pub fn each_version_change(
     conn: &Connection,
     before: i64,
-    currency: Option<&str>,
+    scope: Scope<'_>,
     mut f: impl FnMut(VersionChangeRow<'_>),
 ) -> Result<()> {
     // The timeline index gives the versions in this order without sorting.
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT subscription, ev_created, status, ended FROM subscription_versions
-         WHERE changed = 1 AND ev_created < ?1 AND (currency = ?2 OR ?2 IS NULL)
+         WHERE changed = 1 AND ev_created < ?1 AND (currency = ?2 OR ?2 IS NULL) {}
          ORDER BY subscription, ev_created, ev_seq",
-    )?;
-    let mut rows = stmt.query(params![before, currency])?;
+        scope.conditions("", 3)
+    ))?;
+    let mut rows = stmt.query(params![before, scope.currency, scope.customer, scope.account])?;
     while let Some(r) = rows.next()? {
         f(VersionChangeRow {
             subscription: text(r, 0)?.unwrap_or(""),
@@ -157,14 +172,13 @@ pub struct SpanItemRow<'a> {
 }
 
 /// Hands `f` the items of every version that began before `before` and held for some
-/// time (a version superseded in its own second held for none), of `currency` and of
-/// `customer` if given, ended ones included: together they are every (or the
-/// customer's every) subscription's whole timeline.
+/// time (a version superseded in its own second held for none), of the `scope`'s
+/// subscriptions, ended ones included: together they are every (or the customer's or
+/// account's every) subscription's whole timeline.
 pub fn each_version_span_item(
     conn: &Connection,
     before: i64,
-    currency: Option<&str>,
-    customer: Option<&str>,
+    scope: Scope<'_>,
     mut f: impl FnMut(SpanItemRow<'_>),
 ) -> Result<()> {
     // As in `each_held_item`, versions are the outer loop so a version's items come
@@ -179,9 +193,9 @@ pub fn each_version_span_item(
          WHERE v.changed = 1 AND v.valid_to > v.ev_created AND v.ev_created < ?1
            AND (coalesce(v.currency, i.currency) = ?2 OR ?2 IS NULL)
            {}",
-        by_customer("v.customer", 3, customer)
+        scope.conditions("v.", 3)
     ))?;
-    let mut rows = stmt.query(params![before, currency, customer])?;
+    let mut rows = stmt.query(params![before, scope.currency, scope.customer, scope.account])?;
     while let Some(r) = rows.next()? {
         f(SpanItemRow {
             version: r.get(0)?,
