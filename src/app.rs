@@ -162,6 +162,7 @@ impl App {
             plans,
             limits: Arc::new(Limits::new(&self.config.limits, &self.config.server)),
             compliance: Arc::new(crate::compliance::Rules::new(&self.config.compliance)),
+            readiness: Arc::default(),
         };
         let limits = state.limits.clone();
         let pruning = tokio::spawn(async move {

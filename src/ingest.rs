@@ -48,9 +48,10 @@ impl Ingest {
     ) -> Result<(Ingest, thread::JoinHandle<()>), StoreError> {
         let conn = store.dedicated(Sync::Full)?;
         let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 8);
+        let store = store.clone();
         let handle = thread::Builder::new()
             .name("billd-ingest".into())
-            .spawn(move || writer(conn, rx, &stored))
+            .spawn(move || writer(&store, conn, rx, &stored))
             .map_err(|e| StoreError::Task(e.to_string()))?;
         Ok((Ingest { jobs: tx }, handle))
     }
@@ -70,7 +71,12 @@ impl Ingest {
     }
 }
 
-fn writer(mut conn: crate::store::Connection, mut rx: mpsc::Receiver<Job>, stored: &Notify) {
+fn writer(
+    store: &Store,
+    mut conn: crate::store::Connection,
+    mut rx: mpsc::Receiver<Job>,
+    stored: &Notify,
+) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -107,6 +113,18 @@ fn writer(mut conn: crate::store::Connection, mut rx: mpsc::Receiver<Job>, store
                 tracing::error!(error = %e, batch = batch.len(), "inbox commit failed");
                 for job in batch {
                     let _ = job.reply.send(Err(e.to_string()));
+                }
+                // A connection the server closed (a restart, a failover, a terminated
+                // session) never works again: open another, or try again at the next
+                // batch. Until then every delivery is answered 503, and Stripe retries.
+                if conn.is_broken() {
+                    match store.dedicated(Sync::Full) {
+                        Ok(fresh) => {
+                            tracing::warn!("the inbox connection was lost; reconnected");
+                            conn = fresh;
+                        }
+                        Err(e) => tracing::error!(error = %e, "cannot reconnect the inbox writer"),
+                    }
                 }
             }
         }

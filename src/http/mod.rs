@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod readiness;
 pub mod request_id;
 pub mod server;
 pub mod webhook;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub limits: Arc<limits::Limits>,
     /// The `[compliance]` rules the money-taking routes check.
     pub compliance: Arc<crate::compliance::Rules>,
+    /// This process's last readiness check (`GET /readyz`).
+    pub readiness: Arc<readiness::Readiness>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -167,17 +170,18 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<AppState>) -> axum::response::Response {
-    let store = state.store.clone();
-    match tokio::task::spawn_blocking(move || store.is_ready()).await {
-        Ok(Ok(true)) => Json(json!({"status": "ready"})).into_response(),
-        Ok(Ok(false)) => error::ApiError::new(
+    match state.readiness.check(&state.store).await {
+        readiness::Answer::Ready => Json(json!({"status": "ready"})).into_response(),
+        readiness::Answer::NotMigrated => error::ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             "not_migrated",
             "the database schema is not up to date; run `billd migrate`",
         )
         .into_response(),
-        Ok(Err(e)) => error::ApiError::from(e).into_response(),
-        Err(_) => error::ApiError::unavailable("readiness check failed").into_response(),
+        readiness::Answer::Unavailable => {
+            error::ApiError::unavailable("the database does not take writes now (see the log)")
+                .into_response()
+        }
     }
 }
 

@@ -39,7 +39,8 @@ const TABLES: &[(&str, &[&str])] = &[
     ("dashboard_sessions", &["id"]),
 ];
 // Not copied: the migration count (the target migrates itself) and the catalog
-// generation (the target's own, bumped by its triggers as products and prices land).
+// generation (the target's own, bumped by its triggers as products and prices land), and
+// the readiness row (a probe's scratch, rewritten at each `/readyz`).
 
 /// Rows per read and per insert transaction.
 const CHUNK: usize = 500;

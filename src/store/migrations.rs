@@ -89,6 +89,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0014_refund_dispute_account.sql"),
         sqlite_hook: None,
     },
+    Migration {
+        sqlite: include_str!("../../migrations/0015_readiness_probe.sql"),
+        postgres: include_str!("../../migrations/postgres/0015_readiness_probe.sql"),
+        sqlite_hook: None,
+    },
 ];
 
 /// Number of the newest migration this binary knows.

@@ -304,6 +304,20 @@ impl Store {
     pub fn is_ready(&self) -> Result<bool> {
         Ok(self.applied_migrations()? == latest_migration())
     }
+
+    /// Commits one small write now (the readiness row), on the pool: a database that is
+    /// locked beyond the busy timeout, full, read-only or unreachable answers its error.
+    pub fn check_writable(&self) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO readiness_probe (id, at_ms) VALUES (1, ?1)
+             ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms",
+            [crate::time::now_ms()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
 }
 
 /// SQLite connection setup, once per connection: foreign keys, busy timeout, durability

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod daemon;
+pub mod histories;
 pub mod localstripe;
 pub mod personal;
 
@@ -361,10 +362,11 @@ pub struct MirrorTable {
     /// Columns that name a row whatever order the rows were inserted in: what the diff
     /// lines up rows by.
     pub key: &'static [&'static str],
-    /// Every row as JSON text (PostgreSQL's `to_jsonb`), without the columns that two
-    /// correct applies of the same events may still disagree on: surrogate ids drawn
-    /// in insert order, and wall-clock times of the apply.
+    /// The rows, in plain SQL both backends run.
     pub select: &'static str,
+    /// Columns left out: those two correct applies of the same events may still
+    /// disagree on (surrogate ids drawn in insert order, wall-clock times of the apply).
+    pub skip: &'static [&'static str],
 }
 
 /// Every table an event handler writes (migrations/postgres/*.sql). [`mirror_dump`]
@@ -374,72 +376,86 @@ pub const MIRROR_TABLES: &[MirrorTable] = &[
     MirrorTable {
         name: "customers",
         key: &["id"],
-        select: "SELECT to_jsonb(t)::text FROM customers t",
+        select: "SELECT * FROM customers",
+        skip: &[],
     },
     MirrorTable {
         name: "payment_methods",
         key: &["id"],
-        select: "SELECT to_jsonb(t)::text FROM payment_methods t",
+        select: "SELECT * FROM payment_methods",
+        skip: &[],
     },
     MirrorTable {
         name: "products",
         key: &["id"],
-        select: "SELECT to_jsonb(t)::text FROM products t",
+        select: "SELECT * FROM products",
+        skip: &[],
     },
     MirrorTable {
         name: "prices",
         key: &["id"],
-        select: "SELECT to_jsonb(t)::text FROM prices t",
+        select: "SELECT * FROM prices",
+        skip: &[],
     },
     MirrorTable {
         name: "subscriptions",
         key: &["id"],
-        select: "SELECT to_jsonb(t)::text FROM subscriptions t",
+        select: "SELECT * FROM subscriptions",
+        skip: &[],
     },
     MirrorTable {
         name: "subscription_items",
         key: &["id"],
-        select: "SELECT to_jsonb(t)::text FROM subscription_items t",
+        select: "SELECT * FROM subscription_items",
+        skip: &[],
     },
     MirrorTable {
         name: "invoices",
         key: &["id"],
-        select: "SELECT to_jsonb(t)::text FROM invoices t",
+        select: "SELECT * FROM invoices",
+        skip: &[],
     },
     MirrorTable {
         name: "payments",
         key: &["id"],
-        select: "SELECT to_jsonb(t)::text FROM payments t",
+        select: "SELECT * FROM payments",
+        skip: &[],
     },
     MirrorTable {
         name: "refunds",
         key: &["id"],
-        select: "SELECT to_jsonb(t)::text FROM refunds t",
+        select: "SELECT * FROM refunds",
+        skip: &[],
     },
     MirrorTable {
         name: "checkout_sessions",
         key: &["id"],
-        select: "SELECT to_jsonb(t)::text FROM checkout_sessions t",
+        select: "SELECT * FROM checkout_sessions",
+        skip: &[],
     },
     MirrorTable {
         name: "accounts",
         key: &["id"],
-        select: "SELECT to_jsonb(t)::text FROM accounts t",
+        select: "SELECT * FROM accounts",
+        skip: &[],
     },
     MirrorTable {
         name: "coupons",
         key: &["id"],
-        select: "SELECT to_jsonb(t)::text FROM coupons t",
+        select: "SELECT * FROM coupons",
+        skip: &[],
     },
     MirrorTable {
         name: "discounts",
         key: &["id"],
-        select: "SELECT to_jsonb(t)::text FROM discounts t",
+        select: "SELECT * FROM discounts",
+        skip: &[],
     },
     MirrorTable {
         name: "disputes",
         key: &["id"],
-        select: "SELECT to_jsonb(t)::text FROM disputes t",
+        select: "SELECT * FROM disputes",
+        skip: &[],
     },
     // `id` is drawn in insert order; `resolved_at` is the wall clock of the apply that
     // resolved the flag (events resolve flags at `now`); `resolved_by` names the first
@@ -451,23 +467,23 @@ pub const MIRROR_TABLES: &[MirrorTable] = &[
     MirrorTable {
         name: "flags",
         key: &["kind", "object_id"],
-        select: "SELECT (to_jsonb(t) - 'id' - 'resolved_at' - 'resolved_by' - 'ev_created')::text
-                 FROM flags t",
+        select: "SELECT * FROM flags",
+        skip: &["id", "resolved_at", "resolved_by", "ev_created"],
     },
     // `id` is drawn in insert order; a version is named by its subscription and event.
     MirrorTable {
         name: "subscription_versions",
         key: &["subscription", "ev_seq"],
-        select: "SELECT (to_jsonb(t) - 'id')::text FROM subscription_versions t",
+        select: "SELECT * FROM subscription_versions",
+        skip: &["id"],
     },
     // `version` is the surrogate id above: replaced by the version's natural key.
     MirrorTable {
         name: "subscription_version_items",
         key: &["subscription", "ev_seq", "item"],
-        select: "SELECT ((to_jsonb(i) - 'version')
-                         || jsonb_build_object('subscription', v.subscription, 'ev_seq', v.ev_seq))::text
-                 FROM subscription_version_items i
+        select: "SELECT i.*, v.subscription, v.ev_seq FROM subscription_version_items i
                  JOIN subscription_versions v ON v.id = i.version",
+        skip: &["version"],
     },
 ];
 
@@ -483,23 +499,30 @@ pub const NOT_MIRROR_TABLES: &[&str] = &[
     "gap_repair",
     "billd_migrations",
     "catalog_generation",
+    "readiness_probe",
     "dashboard_sessions",
 ];
 
 /// Each mirror table's rows as sorted JSON text.
 pub type MirrorDump = std::collections::BTreeMap<&'static str, Vec<String>>;
 
-/// The mirror of a PostgreSQL database, off the runtime thread. Panics if the database
-/// has a table that neither [`MIRROR_TABLES`] nor [`NOT_MIRROR_TABLES`] names.
+/// The mirror of a database (either backend), off the runtime thread: each row a JSON
+/// object of its columns but the table's `skip`. Panics if the database has a table
+/// that neither [`MIRROR_TABLES`] nor [`NOT_MIRROR_TABLES`] names.
 pub fn mirror_dump(store: &Store) -> MirrorDump {
+    use billd::store::db::ValueRef;
+    let list = match store.backend() {
+        billd::store::Backend::Postgres => {
+            "SELECT table_name::text FROM information_schema.tables
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+        }
+        billd::store::Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        }
+    };
     blocking(|| {
         let conn = store.conn().expect("a connection");
-        let mut stmt = conn
-            .prepare(
-                "SELECT table_name::text FROM information_schema.tables
-                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
-            )
-            .expect("list tables");
+        let mut stmt = conn.prepare(list).expect("list tables");
         let tables: std::collections::BTreeSet<String> = stmt
             .query_map((), |r| r.get(0))
             .expect("list tables")
@@ -521,11 +544,26 @@ pub fn mirror_dump(store: &Store) -> MirrorDump {
             .iter()
             .map(|t| {
                 let mut stmt = conn.prepare(t.select).expect(t.name);
-                let mut rows: Vec<String> = stmt
-                    .query_map((), |r| r.get(0))
-                    .expect(t.name)
-                    .map(|row| row.expect(t.name))
-                    .collect();
+                let columns = stmt.column_names();
+                let mut rows = Vec::new();
+                let mut cursor = stmt.query(()).expect(t.name);
+                while let Some(r) = cursor.next().expect(t.name) {
+                    let mut row = serde_json::Map::new();
+                    for (i, c) in columns.iter().enumerate() {
+                        if t.skip.contains(&c.as_str()) {
+                            continue;
+                        }
+                        let v = match r.get_ref(i).expect(c) {
+                            ValueRef::Null => Value::Null,
+                            ValueRef::Integer(n) => n.into(),
+                            ValueRef::Real(x) => x.into(),
+                            ValueRef::Text(s) => s.into(),
+                            ValueRef::Blob(b) => hex::encode(b).into(),
+                        };
+                        row.insert(c.clone(), v);
+                    }
+                    rows.push(Value::Object(row).to_string());
+                }
                 rows.sort();
                 (t.name, rows)
             })

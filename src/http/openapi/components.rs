@@ -526,6 +526,7 @@ pub(super) fn requests() -> Value {
             "quantity": {"type": "integer", "minimum": 1},
             "trial_days": {"type": "integer", "minimum": 0},
             "proration_behavior": {"type": "string", "enum": PRORATIONS},
+            "account": describe(string(), "Make it on this connected account (`acct_…`), sent with `Stripe-Account`. Default: the account the mirror records for the customer (docs/connect.md)."),
         })),
         "SubscriptionUpdate": request("What to change: at least one of price, quantity, cancel_at_period_end, resume.", &[], json!({
             "price": string(),
@@ -533,6 +534,7 @@ pub(super) fn requests() -> Value {
             "proration_behavior": describe(json!({"type": "string", "enum": PRORATIONS}), "Default: Stripe's (`create_prorations`)."),
             "cancel_at_period_end": boolean(),
             "resume": describe(boolean(), "Resume a paused subscription, or undo a cancellation at period end."),
+            "account": describe(string(), "The connected account the subscription is on, when the mirror has not seen it yet. Default: the account the mirror records for it."),
         })),
         "PaymentCreate": request("A one-time payment.", &["amount", "currency", "payment_method"], json!({
             "customer": string(),

@@ -264,5 +264,10 @@ pub(super) fn range_params() -> Vec<Value> {
             json!({"type": "string", "pattern": "^[A-Za-z]{3}$"}),
             "Only this ISO currency (any case).",
         ),
+        query(
+            "account",
+            json!({"type": "string", "pattern": "^acct_[A-Za-z0-9_]+$"}),
+            "Only the rows of this connected account (`acct_…`): its payments, refunds and disputes, or its subscriptions (docs/connect.md). Default: the platform's and every account's.",
+        ),
     ]
 }

@@ -222,6 +222,11 @@ pub(super) fn operations() -> Vec<Op> {
                     json!({"type": "boolean", "default": false}),
                     "Cancel when the paid period ends instead of now.",
                 ),
+                query(
+                    "account",
+                    json!({"type": "string", "pattern": "^acct_[A-Za-z0-9_]+$"}),
+                    "The connected account the subscription is on, when the mirror has not seen it yet. Default: the account the mirror records for it.",
+                ),
             ])
             .answers(200, "Subscription", "Canceled (or set to cancel).")
             .errors(&STRIPE),
@@ -349,6 +354,7 @@ pub(super) fn operations() -> Vec<Op> {
                     json!({"type": "string"}),
                     "Only events of this type (e.g. `invoice.paid`).",
                 ),
+                account_filter(),
             ])
             .params(paging())
             .answers(200, "EventList", "A page of events.")
@@ -430,6 +436,7 @@ pub(super) fn operations() -> Vec<Op> {
                     json!({"type": "string", "pattern": "^[A-Za-z]{3}$"}),
                     "Only this ISO currency (any case).",
                 ),
+                account_filter(),
                 gross(),
             ])
             .answers(200, "MrrReport", "One row per currency.")
