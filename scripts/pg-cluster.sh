@@ -6,6 +6,8 @@
 #                                     superuser role `billd`, and prints one line on stdout:
 #                                     postgres://billd@127.0.0.1:PORT/postgres
 #   scripts/pg-cluster.sh stop DIR    stops that cluster (immediate) and removes DIR.
+#   scripts/pg-cluster.sh pause DIR   stops the server (fast), keeping DIR: a database outage.
+#   scripts/pg-cluster.sh resume DIR  starts it again on the same port.
 #
 # Authentication is `trust` on the socket and on 127.0.0.1: for tests only.
 # DIR must not exist yet. The server runs as the `postgres` user, which must be able to
@@ -167,9 +169,7 @@ start() {
     local port attempt started=0
     for attempt in 1 2 3 4 5; do
         port=$(free_port)
-        if as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
-            -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=300 -c shared_buffers=128MB" \
-            start >/dev/null 2>&1; then
+        if server_start "$bindir" "$dir" "$port"; then
             started=1
             break
         fi
@@ -187,8 +187,32 @@ start() {
         die "cannot create the role '$ROLE'"
     fi
 
+    printf '%s\n' "$port" >"$dir/port"
     trap - EXIT
     printf 'postgres://%s@127.0.0.1:%s/postgres\n' "$ROLE" "$port"
+}
+
+# Starts the server of DIR on PORT and waits until it accepts connections.
+server_start() {
+    local bindir=$1 dir=$2 port=$3
+    as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=300 -c shared_buffers=128MB" \
+        start >/dev/null 2>&1
+}
+
+pause() {
+    local dir=$1 bindir
+    [[ -f "$dir/port" ]] || die "$dir has no cluster started by this script"
+    bindir=$(find_bindir)
+    as_pg "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>>"$dir/log" ||
+        die "pg_ctl stop failed for $dir (see $dir/log)"
+}
+
+resume() {
+    local dir=$1 bindir
+    [[ -f "$dir/port" ]] || die "$dir has no cluster started by this script"
+    bindir=$(find_bindir)
+    server_start "$bindir" "$dir" "$(cat "$dir/port")" || die "the server of $dir did not start again (see $dir/log)"
 }
 
 # On a failed start: stop a server that may have started, remove DIR.
@@ -236,6 +260,8 @@ main() {
     case "$cmd" in
     start) start "$dir" ;;
     stop) stop "$dir" ;;
+    pause) pause "$dir" ;;
+    resume) resume "$dir" ;;
     *) usage ;;
     esac
 }
