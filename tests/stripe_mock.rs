@@ -332,3 +332,189 @@ async fn stripe_writes_need_the_write_scope_and_refunds_admin() {
     assert!(mock.received_requests().await.unwrap().is_empty());
     app.shutdown().await;
 }
+
+// ---- Stripe outages (issue 12, docs/reliability.md) --------------------------------
+
+/// Every request the mock received for `to`.
+async fn received(mock: &MockServer, to: &str) -> Vec<wiremock::Request> {
+    mock.received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.url.path() == to)
+        .collect()
+}
+
+#[tokio::test]
+async fn stripe_slow_failing_or_limiting_is_retried_a_bounded_number_of_times() {
+    let mock = MockServer::start().await;
+    // Slower than the per-attempt timeout (1 s), a 500, and a 429 with a short wait.
+    Mock::given(method("POST"))
+        .and(path("/v1/customers"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "cus_late", "object": "customer"}))
+                .set_delay(std::time::Duration::from_secs(3)),
+        )
+        .mount(&mock)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/subscriptions"))
+        .respond_with(stripe_error(500, json!({"type": "api_error"})))
+        .mount(&mock)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(
+            stripe_error(429, json!({"type": "invalid_request_error", "code": "rate_limit"}))
+                .insert_header("retry-after", "1"),
+        )
+        .mount(&mock)
+        .await;
+    let base = mock.uri();
+    let app = spawn_app_with(
+        move |c| {
+            c.stripe.api_base = base;
+            c.stripe.max_retries = 2;
+            c.stripe.retry_backoff_ms = 10;
+            c.stripe.timeout_secs = 1;
+        },
+        &[WEBHOOK_SECRET],
+    )
+    .await;
+    let token = app.token(Scope::Admin).await;
+
+    let (status, headers, e) = post(&app, &token, "/stripe/customers", json!({}), None).await;
+    assert_eq!(status, 503, "{e}");
+    assert_eq!(e["error"]["type"], "stripe_unavailable");
+    assert!(headers.get("retry-after").is_some());
+    let (status, _, e) = post(
+        &app,
+        &token,
+        "/stripe/subscriptions",
+        json!({"customer": "cus_1", "price": "price_1"}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 502, "{e}");
+    assert_eq!(e["error"]["type"], "stripe_error");
+    let (status, headers, e) = post(
+        &app,
+        &token,
+        "/stripe/payments",
+        json!({"customer": "cus_1", "payment_method": "pm_1", "amount": 500, "currency": "eur"}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 429, "{e}");
+    assert!(headers.get("retry-after").is_some());
+    // One attempt and `max_retries` more, each, with one idempotency key.
+    for to in ["/v1/customers", "/v1/subscriptions", "/v1/payment_intents"] {
+        let sent = received(&mock, to).await;
+        assert_eq!(sent.len(), 3, "{to}: attempts");
+        let keys: std::collections::BTreeSet<_> = sent
+            .iter()
+            .map(|r| r.headers.get("idempotency-key").cloned())
+            .collect();
+        assert_eq!(keys.len(), 1, "{to}: one key across the retries");
+    }
+    // Nothing Stripe never confirmed is in the mirror.
+    let store = open_store(app.dir.path());
+    for table in ["customers", "subscriptions", "payments"] {
+        assert_eq!(count(&store, &format!("SELECT count(*) FROM {table}")), 0, "{table}");
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn stripe_stopped_is_a_503_with_retry_after() {
+    // A port nobody listens on any more.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let app = spawn_app_with(
+        move |c| {
+            c.stripe.api_base = base;
+            c.stripe.max_retries = 1;
+            c.stripe.retry_backoff_ms = 10;
+        },
+        &[WEBHOOK_SECRET],
+    )
+    .await;
+    let token = app.token(Scope::Admin).await;
+    let (status, headers, e) = post(&app, &token, "/stripe/customers", json!({}), None).await;
+    assert_eq!(status, 503, "{e}");
+    assert_eq!(e["error"]["type"], "stripe_unavailable");
+    assert!(headers.get("retry-after").is_some());
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refund_whose_outcome_is_unknown_is_recorded_as_unknown_and_its_key_settles_it() {
+    let mock = MockServer::start().await;
+    let intent = json!({
+        "id": "pi_u1", "object": "payment_intent", "status": "succeeded", "amount": 2000,
+        "currency": "eur", "customer": "cus_u1", "created": 1_735_689_600, "livemode": false,
+        "latest_charge": {
+            "id": "ch_u1", "object": "charge", "payment_intent": "pi_u1", "customer": "cus_u1",
+            "amount": 2000, "amount_captured": 2000, "amount_refunded": 0, "currency": "eur",
+            "status": "succeeded", "created": 1_735_689_600, "livemode": false,
+            "refunds": {"object": "list", "data": []}
+        }
+    });
+    Mock::given(method("GET"))
+        .and(path("/v1/payment_intents/pi_u1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(intent))
+        .mount(&mock)
+        .await;
+    // Stripe fails the first request and its retry; later it answers.
+    Mock::given(method("POST"))
+        .and(path("/v1/refunds"))
+        .respond_with(stripe_error(500, json!({"type": "api_error"})))
+        .up_to_n_times(2)
+        .mount(&mock)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/refunds"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "re_u1", "object": "refund", "payment_intent": "pi_u1", "charge": "ch_u1",
+            "amount": 700, "currency": "eur", "status": "succeeded", "created": 1_735_690_000
+        })))
+        .mount(&mock)
+        .await;
+    let (app, token) = app_on(&mock, 1).await;
+    let body = json!({"payment_intent": "pi_u1", "amount": 700});
+
+    let (status, _, e) = post(&app, &token, "/stripe/refunds", body.clone(), None).await;
+    assert_eq!(status, 502, "{e}");
+    assert_eq!(e["error"]["outcome"], "unknown", "{e}");
+    let key = e["error"]["idempotency_key"]
+        .as_str()
+        .expect("the key to check with")
+        .to_string();
+    assert!(
+        e["error"]["check"].as_str().unwrap_or("").contains(&key),
+        "{e}"
+    );
+    let store = open_store(app.dir.path());
+    assert_eq!(count(&store, "SELECT count(*) FROM refunds"), 0);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM audit_log WHERE action = 'refund.unknown' AND target = 'pi_u1'"
+        ),
+        1
+    );
+
+    // The same request with that key: Stripe answers (here: makes) the one refund.
+    let (status, _, r) = post(&app, &token, "/stripe/refunds", body, Some(&key)).await;
+    assert_eq!(status, 201, "{r}");
+    assert_eq!(r["id"], "re_u1");
+    let sent = received(&mock, "/v1/refunds").await;
+    assert_eq!(sent.len(), 3, "two failed attempts, then the check");
+    for r in &sent {
+        assert_eq!(r.headers.get("idempotency-key").unwrap(), key.as_str());
+    }
+    assert_eq!(count(&store, "SELECT count(*) FROM refunds WHERE id = 're_u1'"), 1);
+    app.shutdown().await;
+}

@@ -129,6 +129,26 @@ impl Args {
             ))
             .map_err(|e| {
                 if e.outcome_unknown() {
+                    // Nothing is mirrored; the audit log keeps the attempt and its key.
+                    let detail = format!(
+                        "payment {} amount {amount} {currency}: outcome unknown ({e}); check \
+                         by running billd refund again with --idempotency-key {}",
+                        payment.target.id(),
+                        key.as_str()
+                    );
+                    let audited = store.conn().and_then(|conn| {
+                        audit::record(
+                            &conn,
+                            &audit::operator(),
+                            "refund.unknown",
+                            Some(payment.target.id()),
+                            Some(&detail),
+                            crate::time::now_secs(),
+                        )
+                    });
+                    if let Err(e) = audited {
+                        eprintln!("warning: the unknown outcome could not be audited: {e}");
+                    }
                     super::stripe_failure(
                         &format!(
                             "the refund may or may not have been made; do not run a new refund: \

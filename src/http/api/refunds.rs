@@ -18,7 +18,7 @@ use crate::{
     ids::{self, Kind},
     store::audit,
     stripe::{
-        self,
+        self, IdempotencyKey,
         refunds::{Made, Reason, RefundView, Target},
     },
     time::now_secs,
@@ -63,11 +63,21 @@ pub async fn create(
     let stripe = state.stripe.acting_for(body.account.as_deref())?;
     let refundable = stripe::refunds::refundable(&stripe, &target).await?;
     let amount = refundable.check(body.amount)?;
+    // Always a key, so that a refund whose outcome is unknown can be checked by
+    // retrying with it: Stripe answers a key it has seen with the first refund.
+    let key = key.unwrap_or_else(IdempotencyKey::generate);
+    let made = stripe::refunds::refund(&stripe, &refundable, amount, reason, Some(&key)).await;
     let Made {
         view,
         refund_raw,
         charge_raw,
-    } = stripe::refunds::refund(&stripe, &refundable, amount, reason, key.as_ref()).await?;
+    } = match made {
+        Ok(made) => made,
+        Err(e) if e.outcome_unknown() => {
+            return Err(outcome_unknown(&state, &caller, &refundable, amount, &key, e).await);
+        }
+        Err(e) => return Err(e.into()),
+    };
 
     // Who refunded what is recorded whatever happens to the write-through below.
     let detail = format!(
@@ -106,6 +116,61 @@ pub async fn create(
     )
     .await;
     Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// A refund Stripe may or may not have made (no answer, a timeout, a 5xx): nothing is
+/// mirrored (nothing claims what Stripe never confirmed), the audit log records it as
+/// unknown with its key, and the answer says how to find out: the same request again
+/// with `Idempotency-Key: <key>`, which Stripe answers with the first attempt's refund
+/// if there was one, and makes it if there was not.
+async fn outcome_unknown(
+    state: &AppState,
+    caller: &Caller,
+    refundable: &stripe::refunds::Refundable,
+    amount: i64,
+    key: &IdempotencyKey,
+    e: stripe::StripeError,
+) -> ApiError {
+    let (payment, currency, key_text) = (
+        refundable.target.id().to_string(),
+        refundable.currency.clone(),
+        key.as_str().to_string(),
+    );
+    let detail = format!(
+        "payment {payment} amount {amount} {currency}: outcome unknown ({e}); check by \
+         retrying with Idempotency-Key {key_text}"
+    );
+    let actor = format!("token:{}", caller.0);
+    let target = payment.clone();
+    if let Err(e) = state
+        .store
+        .run(move |c| {
+            audit::record(
+                c,
+                &actor,
+                "refund.unknown",
+                Some(&target),
+                Some(&detail),
+                now_secs(),
+            )
+        })
+        .await
+    {
+        tracing::error!(error = %e, payment = %payment, "a refund's unknown outcome could not be audited");
+    }
+    tracing::warn!(payment = %payment, "the outcome of a refund is unknown");
+    ApiError::from(e)
+        .with("outcome", "unknown")
+        .with("idempotency_key", key.as_str())
+        .with(
+            "check",
+            format!(
+                "the refund may or may not have been made: send this request again with \
+                 the header Idempotency-Key: {}; Stripe answers it with the refund if one \
+                 was made, and makes it once if not",
+                key.as_str()
+            ),
+        )
 }
 
 /// Exactly one of `payment_intent`, `charge`, `payment`.
