@@ -518,3 +518,127 @@ async fn a_refund_whose_outcome_is_unknown_is_recorded_as_unknown_and_its_key_se
     assert_eq!(count(&store, "SELECT count(*) FROM refunds WHERE id = 're_u1'"), 1);
     app.shutdown().await;
 }
+
+/// `[stripe]` for a CLI run against `mock`, without retries.
+fn cli_stripe(mock: &MockServer) -> String {
+    format!(
+        "[stripe]\napi_base = \"{}\"\nmax_retries = 0\ngap_repair_interval_secs = 0\n",
+        mock.uri()
+    )
+}
+
+#[tokio::test]
+async fn an_interrupted_sync_continues_after_the_last_page_it_wrote() {
+    use wiremock::matchers::{query_param, query_param_is_missing};
+    let mock = MockServer::start().await;
+    let customer = |id: &str| json!({"id": id, "object": "customer", "created": 1_735_689_600});
+    Mock::given(method("GET"))
+        .and(path("/v1/customers"))
+        .and(query_param_is_missing("starting_after"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "list", "has_more": true,
+            "data": [customer("cus_s1"), customer("cus_s2")],
+        })))
+        .mount(&mock)
+        .await;
+    // The second page fails once (Stripe down), then answers.
+    Mock::given(method("GET"))
+        .and(path("/v1/customers"))
+        .and(query_param("starting_after", "cus_s2"))
+        .respond_with(stripe_error(500, json!({"type": "api_error"})))
+        .up_to_n_times(1)
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/customers"))
+        .and(query_param("starting_after", "cus_s2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "list", "has_more": false, "data": [customer("cus_s3")],
+        })))
+        .mount(&mock)
+        .await;
+    let app = spawn_app().await;
+    let store = open_store(app.dir.path());
+
+    let (code, _, err) = run_billd_with(&app, &cli_stripe(&mock), &["sync", "customers"]);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("run it again to continue"), "{err}");
+    assert_eq!(count(&store, "SELECT count(*) FROM customers"), 2);
+
+    let (code, _, err) = run_billd_with(&app, &cli_stripe(&mock), &["sync", "customers"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("continuing an interrupted sync"), "{err}");
+    assert_eq!(count(&store, "SELECT count(*) FROM customers"), 3);
+    // The first page was read once: the second run started after it.
+    let first_pages = received(&mock, "/v1/customers")
+        .await
+        .iter()
+        .filter(|r| !r.url.query().unwrap_or("").contains("starting_after"))
+        .count();
+    assert_eq!(first_pages, 1, "the second run started over");
+    assert_eq!(count(&store, "SELECT count(*) FROM checkpoints"), 0);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_interrupted_fetch_of_stripes_events_continues_after_the_last_page_it_stored() {
+    use wiremock::matchers::{query_param, query_param_is_missing};
+    let mock = MockServer::start().await;
+    let event = |n: i64| {
+        let mut e = fixture_as("customer.created.json", &format!("evt_fs_{n}"));
+        e["created"] = (1_735_689_600 + n).into();
+        e["livemode"] = false.into();
+        e["data"]["object"]["id"] = format!("cus_fs_{n}").into();
+        e
+    };
+    // Newest first, as Stripe lists them.
+    Mock::given(method("GET"))
+        .and(path("/v1/events"))
+        .and(query_param_is_missing("starting_after"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "list", "has_more": true, "data": [event(4), event(3)],
+        })))
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/events"))
+        .and(query_param("starting_after", "evt_fs_3"))
+        .respond_with(stripe_error(500, json!({"type": "api_error"})))
+        .up_to_n_times(1)
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/events"))
+        .and(query_param("starting_after", "evt_fs_3"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "list", "has_more": false, "data": [event(2), event(1)],
+        })))
+        .mount(&mock)
+        .await;
+    let app = spawn_app().await;
+    let store = open_store(app.dir.path());
+    let args = ["events", "replay", "--from-stripe", "--since", "2025-01-01"];
+
+    let (code, _, err) = run_billd_with(&app, &cli_stripe(&mock), &args);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("continue from there"), "{err}");
+    assert_eq!(count(&store, "SELECT count(*) FROM events"), 2);
+
+    let (code, _, err) = run_billd_with(&app, &cli_stripe(&mock), &args);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("continuing an interrupted fetch"), "{err}");
+    assert_eq!(count(&store, "SELECT count(*) FROM events"), 4);
+    // All four applied, those of the interrupted run too; the first page read once.
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM events WHERE status = 'processed'"),
+        4
+    );
+    assert_eq!(count(&store, "SELECT count(*) FROM customers"), 4);
+    let first_pages = received(&mock, "/v1/events")
+        .await
+        .iter()
+        .filter(|r| !r.url.query().unwrap_or("").contains("starting_after"))
+        .count();
+    assert_eq!(first_pages, 1, "the second run started over");
+    app.shutdown().await;
+}

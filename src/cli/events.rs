@@ -9,7 +9,7 @@ use crate::{
     events::EnvelopeHeader,
     http::api::events::EventView,
     store::{
-        StoreError, audit,
+        StoreError, audit, checkpoints,
         events::{self as inbox, Filter, Inserted, NewEvent, Status},
     },
     stripe::list::{self, Created, Query},
@@ -254,62 +254,98 @@ fn from_stripe(
 ) -> anyhow::Result<ExitCode> {
     let client = super::stripe_client(config)?;
     let runtime = super::runtime()?;
-    let query = Query {
+    let mut query = Query {
         created: since.map(|gte| Created { gte }),
         ..Query::default()
     };
-    let listed = runtime
-        .block_on(list::all(&client, "events.list", "/events", query))
-        .map_err(|e| super::stripe_failure("cannot list Stripe's events", e))?;
-    let mut events = listed
-        .into_iter()
-        .map(|e| {
-            let header: EnvelopeHeader = crate::objects::parse_json(&e.raw, "event")?;
-            Ok((header, e.raw))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    // Stripe lists newest first; the inbox takes them oldest first, so that events of
-    // the same second keep their order. (A double listing oldest first is kept as is.)
-    let ascending = match (events.first(), events.last()) {
-        (Some(first), Some(last)) => first.0.created < last.0.created,
-        _ => false,
-    };
-    if !ascending {
-        events.reverse();
+    // An interrupted run of the same fetch continues after the last page it stored.
+    let job = format!("events from stripe since {}", since.unwrap_or(0));
+    let mut fetched = 0;
+    let resumed = checkpoints::get(&*store.conn()?, &job)?;
+    if let Some(at) = &resumed {
+        eprintln!(
+            "continuing an interrupted fetch after {} event(s) already fetched",
+            at.done
+        );
+        fetched = at.done as usize;
+        query.starting_after = Some(at.cursor.clone());
     }
-    events.sort_by_key(|(header, _)| header.created);
-
-    let operator = audit::operator();
-    let fetched = events.len();
+    // Stripe lists newest first, a page at a time; each page is stored (oldest first,
+    // so that events of one second keep their order) with the checkpoint after it.
     let mut new = Vec::new();
+    let listed = runtime.block_on(list::each_page(
+        &client,
+        "events.list",
+        "/events",
+        query,
+        |page| {
+            let Some(cursor) = page.last().map(|e| e.id.clone()) else {
+                return Ok(true);
+            };
+            let mut events = page
+                .into_iter()
+                .map(|e| {
+                    let header: EnvelopeHeader = crate::objects::parse_json(&e.raw, "event")?;
+                    Ok((header, e.raw))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            events.sort_by_key(|(header, _)| header.created);
+            fetched += events.len();
+            let total = fetched as u64;
+            let stored = crate::store::db::off_runtime(|| {
+                let mut conn = store.conn()?;
+                let tx =
+                    conn.transaction_with_behavior(crate::store::TransactionBehavior::Immediate)?;
+                let mut stored = Vec::new();
+                for (header, payload) in events {
+                    let event = NewEvent {
+                        id: header.id,
+                        type_: header.type_,
+                        account: header.account,
+                        livemode: header.livemode,
+                        api_version: header.api_version,
+                        created: header.created,
+                        payload,
+                    };
+                    if inbox::insert(&tx, &event, now_ms())? == Inserted::New {
+                        stored.push((event.id, event.type_));
+                    }
+                }
+                checkpoints::save(&tx, &job, &cursor, total, now_ms())?;
+                tx.commit()?;
+                Ok::<_, StoreError>(stored)
+            })?;
+            new.extend(stored);
+            eprintln!("fetched {fetched} event(s)…");
+            Ok(true)
+        },
+    ));
+    if let Err(e) = listed {
+        eprintln!(
+            "stopped after {fetched} event(s) (run the same command again to continue from there)"
+        );
+        return Err(e.context("cannot list Stripe's events"));
+    }
     {
         let mut conn = store.conn()?;
         let tx = conn.transaction_with_behavior(crate::store::TransactionBehavior::Immediate)?;
-        for (header, payload) in events {
-            let event = NewEvent {
-                id: header.id,
-                type_: header.type_,
-                account: header.account,
-                livemode: header.livemode,
-                api_version: header.api_version,
-                created: header.created,
-                payload,
-            };
-            if inbox::insert(&tx, &event, now_ms())? == Inserted::New {
-                new.push((event.id, event.type_));
-            }
-        }
+        checkpoints::clear(&tx, &job)?;
         audit::record(
             &tx,
-            &operator,
+            &audit::operator(),
             "events.from_stripe",
             None,
             Some(&format!(
-                "fetched {fetched}, {} new{}",
+                "fetched {fetched}, {} new{}{}",
                 new.len(),
                 since
                     .map(|s| format!(", since {}", rfc3339(s)))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                if resumed.is_some() {
+                    ", continuing an interrupted fetch"
+                } else {
+                    ""
+                }
             )),
             now_ms() / 1000,
         )?;
@@ -334,6 +370,19 @@ fn from_stripe(
             result,
             last_error,
         });
+    }
+    if resumed.is_some() {
+        // What the interrupted run stored and nobody applied yet (a running daemon may
+        // have): applied now, as a daemon would.
+        let mut applied = 0;
+        loop {
+            let steps = worker.step_batch(64)?;
+            if steps.is_empty() {
+                break;
+            }
+            applied += steps.len();
+        }
+        eprintln!("applied {applied} waiting event(s), including those the interrupted run stored");
     }
     let summary = FromStripe {
         fetched,

@@ -2,7 +2,9 @@
 //! Stripe's list endpoints, a page (100 objects) per transaction, with progress on
 //! stderr.
 //!
-//! Safe to interrupt and run again: every object is an upsert by id through the same
+//! Safe to interrupt and run again: a run continues after the last page an interrupted
+//! run committed (its checkpoint, saved with the page; `--restart` starts over), and
+//! every object is an upsert by id through the same
 //! `write_*` functions as the webhooks and the write-through, under the ordering rule
 //! with the version of an API answer of now (`created` = now, `seq` = 0). What Stripe
 //! lists now is at least as new as any event created before now, so a late or replayed
@@ -24,6 +26,7 @@ use crate::{
     events::{self, ApplyError, Origin},
     objects::parse_json,
     store::{
+        checkpoints,
         mirror::{self, Table},
         reports,
     },
@@ -45,6 +48,9 @@ pub struct Args {
     /// What to copy from Stripe into the mirror.
     #[arg(value_enum)]
     what: What,
+    /// Start from the first page, not after the last page an interrupted run wrote.
+    #[arg(long)]
+    restart: bool,
 }
 
 /// One resource billd can backfill.
@@ -126,16 +132,36 @@ impl Args {
                 synced: 0,
                 new: 0,
             };
-            let query = Query {
+            let mut query = Query {
                 status: r.status,
                 ..Query::default()
             };
+            let job = format!("sync {}", r.name);
+            let resumed = {
+                let conn = store.conn()?;
+                if self.restart {
+                    checkpoints::clear(&conn, &job)?;
+                }
+                checkpoints::get(&conn, &job)?
+            };
+            if let Some(at) = resumed {
+                eprintln!(
+                    "continuing an interrupted sync of {} after {} already synced \
+                     (--restart starts over)",
+                    r.name, at.done
+                );
+                done.synced = at.done;
+                query.starting_after = Some(at.cursor);
+            }
             let listed = runtime.block_on(list::each_page(&client, r.op, r.path, query, |page| {
                 let origin = Origin::api_response(now_secs(), client.livemode());
+                let total = done.synced + page.len() as u64;
                 // Blocking database work inside the async listing: on a thread of its own.
-                let new = crate::store::db::off_runtime(|| write_page(&store, &r, &page, origin))
-                    .with_context(|| format!("cannot write {} to the mirror", r.name))?;
-                done.synced += page.len() as u64;
+                let new = crate::store::db::off_runtime(|| {
+                    write_page(&store, &r, &page, origin, (&job, total))
+                })
+                .with_context(|| format!("cannot write {} to the mirror", r.name))?;
+                done.synced = total;
                 done.new += new;
                 if !page.is_empty() {
                     eprintln!("synced {} {}…", done.synced, r.name);
@@ -144,11 +170,12 @@ impl Args {
             }));
             if let Err(e) = listed {
                 eprintln!(
-                    "stopped after {} {} (rerun to continue: what is written stays)",
+                    "stopped after {} {} (run it again to continue from there)",
                     done.synced, r.name
                 );
                 return Err(e.context(format!("cannot sync {}", r.name)));
             }
+            checkpoints::clear(&*store.conn()?, &job)?;
             eprintln!("synced {} {} ({} new)", done.synced, r.name, done.new);
             results.push(done);
         }
@@ -174,12 +201,14 @@ impl Args {
     }
 }
 
-/// Writes one page in one transaction; answers how many objects were new.
+/// Writes one page and the job's checkpoint after it (`job`, the objects written with
+/// this page) in one transaction; answers how many objects were new.
 fn write_page(
     store: &crate::store::Store,
     r: &Resource,
     page: &[Listed],
     origin: Origin<'static>,
+    (job, total): (&str, u64),
 ) -> anyhow::Result<u64> {
     let mut conn = store.conn()?;
     let tx = conn.transaction_with_behavior(crate::store::TransactionBehavior::Immediate)?;
@@ -189,6 +218,9 @@ fn write_page(
             new += 1;
         }
         (r.write)(&tx, &object.raw, origin)?;
+    }
+    if let Some(last) = page.last() {
+        checkpoints::save(&tx, job, &last.id, total, crate::time::now_ms())?;
     }
     tx.commit()?;
     Ok(new)

@@ -40,7 +40,8 @@ const TABLES: &[(&str, &[&str])] = &[
 ];
 // Not copied: the migration count (the target migrates itself) and the catalog
 // generation (the target's own, bumped by its triggers as products and prices land), and
-// the readiness row (a probe's scratch, rewritten at each `/readyz`).
+// the readiness row (a probe's scratch, rewritten at each `/readyz`), and checkpoints of
+// unfinished backfills (of the source's Stripe listing, not the target's).
 
 /// Rows per read and per insert transaction.
 const CHUNK: usize = 500;

@@ -94,6 +94,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0015_readiness_probe.sql"),
         sqlite_hook: None,
     },
+    Migration {
+        sqlite: include_str!("../../migrations/0016_checkpoints.sql"),
+        postgres: include_str!("../../migrations/postgres/0016_checkpoints.sql"),
+        sqlite_hook: None,
+    },
 ];
 
 /// Number of the newest migration this binary knows.

@@ -12,6 +12,7 @@ pub mod alerts;
 pub mod audit;
 pub mod backup;
 pub mod catalog;
+pub mod checkpoints;
 pub mod compliance;
 pub mod copy;
 pub mod db;

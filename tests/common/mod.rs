@@ -227,10 +227,18 @@ pub fn sign(body: &str, secret: &str, t: i64) -> String {
 /// `billd ARGS` against the test app's database, as cron or a person runs it: (exit
 /// code, stdout, stderr).
 pub fn run_billd(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+    run_billd_with(app, "", args)
+}
+
+/// [`run_billd`] with more config (`extra`, TOML tables after the database's).
+pub fn run_billd_with(app: &TestApp, extra: &str, args: &[&str]) -> (i32, String, String) {
     let config = app.dir.path().join("billd.toml");
     std::fs::write(
         &config,
-        format!("{}\n[log]\ndir = \"\"\n", database_toml(app.dir.path())),
+        format!(
+            "{}\n[log]\ndir = \"\"\n{extra}",
+            database_toml(app.dir.path())
+        ),
     )
     .expect("write config");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_billd"))
@@ -500,6 +508,7 @@ pub const NOT_MIRROR_TABLES: &[&str] = &[
     "billd_migrations",
     "catalog_generation",
     "readiness_probe",
+    "checkpoints",
     "dashboard_sessions",
 ];
 
