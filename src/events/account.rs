@@ -16,7 +16,10 @@ use crate::store::{
     mirror::{self, Table},
 };
 
-/// Members of the raw account that are never stored.
+/// Members of the raw account that are never stored: today's, and what older API
+/// versions called them (`legal_entity` before `individual` and `company` in
+/// 2019-02-19, the business and support fields before `business_profile`, the
+/// `bank_accounts` before `external_accounts`).
 const NOT_STORED: &[&[&str]] = &[
     &["email"],
     &["individual"],
@@ -24,6 +27,16 @@ const NOT_STORED: &[&[&str]] = &[
     &["business_profile"],
     &["tos_acceptance"],
     &["external_accounts"],
+    &["legal_entity"],
+    &["bank_accounts"],
+    &["business_name"],
+    &["business_url"],
+    &["display_name"],
+    &["product_description"],
+    &["support_email"],
+    &["support_phone"],
+    &["support_address"],
+    &["support_url"],
 ];
 
 pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Outcome, ApplyError> {
@@ -59,9 +72,8 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
 /// past due, and resolves it once neither holds.
 fn restricted_flag(conn: &Connection, event: &Event<'_>, now: i64) -> Result<(), ApplyError> {
     let a: Account = event.parse("account")?;
-    let r = a.requirements.as_ref();
-    let disabled = r.and_then(|r| r.disabled_reason.as_deref());
-    let past_due = r.and_then(|r| r.past_due.as_deref()).unwrap_or_default();
+    let disabled = a.disabled_reason();
+    let past_due = a.past_due();
     if disabled.is_none() && past_due.is_empty() {
         flags::resolve_by_event(
             conn,
@@ -100,21 +112,20 @@ pub(crate) fn write_account(
     origin: Origin<'_>,
 ) -> Result<bool, ApplyError> {
     let a: Account = parse_json(raw, "account")?;
-    let requirements = a.requirements.as_ref();
-    let currently_due = requirements
-        .and_then(|r| r.currently_due.as_ref())
-        .map(|due| serde_json::Value::from(due.clone()).to_string());
-    let disabled_reason = requirements.and_then(|r| r.disabled_reason.clone());
+    let currently_due = a
+        .currently_due()
+        .map(|due| serde_json::Value::from(due.to_vec()).to_string());
+    let disabled_reason = a.disabled_reason().map(str::to_string);
     let raw = redacted(raw, NOT_STORED)?;
     Ok(mirror::upsert(
         conn,
         Table::Accounts,
         &[
             ("id", &a.id),
-            ("type", &a.type_),
+            ("type", &a.type_()),
             ("country", &a.country),
-            ("charges_enabled", &a.charges_enabled),
-            ("payouts_enabled", &a.payouts_enabled),
+            ("charges_enabled", &a.charges_enabled()),
+            ("payouts_enabled", &a.payouts_enabled()),
             ("details_submitted", &a.details_submitted),
             ("currently_due", &currently_due),
             ("disabled_reason", &disabled_reason),
@@ -195,6 +206,56 @@ mod tests {
         let raw = col(&h, custom, "raw").unwrap();
         assert!(!raw.contains("djstripe@example.com"));
         assert!(raw.contains("\"charges_enabled\":true"));
+    }
+
+    #[test]
+    fn an_account_of_2016_is_read_from_its_old_fields_and_stored_without_its_legal_entity() {
+        let mut h = Harness::new();
+        let old = serde_json::json!({
+            "id": "evt_acct_2016", "type": "account.updated", "created": 1_470_000_000,
+            "livemode": false, "api_version": "2016-07-06", "user_id": "acct_2016",
+            "data": {"object": {
+                "id": "acct_2016", "object": "account", "managed": true, "country": "DE",
+                "charges_enabled": true, "transfers_enabled": false, "details_submitted": true,
+                "display_name": "Shop", "support_phone": "+10000000000",
+                "legal_entity": {"first_name": "Jane", "dob": {"day": 1, "month": 2, "year": 1990}},
+                "bank_accounts": {"object": "list", "data": []},
+                "verification": {"fields_needed": ["legal_entity.dob.day"], "due_by": null,
+                                 "disabled_reason": "fields_needed"}
+            }}
+        })
+        .to_string();
+        assert_eq!(h.apply_json(&old), Outcome::Applied);
+        let id = "acct_2016";
+        assert_eq!(col(&h, id, "type").as_deref(), Some("custom"));
+        assert_eq!(col(&h, id, "charges_enabled").as_deref(), Some("1"));
+        assert_eq!(col(&h, id, "payouts_enabled").as_deref(), Some("0"));
+        assert_eq!(
+            col(&h, id, "disabled_reason").as_deref(),
+            Some("fields_needed")
+        );
+        assert_eq!(
+            col(&h, id, "currently_due").as_deref(),
+            Some(r#"["legal_entity.dob.day"]"#)
+        );
+        let raw = col(&h, id, "raw").unwrap();
+        for gone in [
+            "Jane",
+            "legal_entity\"",
+            "support_phone",
+            "display_name",
+            "bank_accounts",
+        ] {
+            assert!(!raw.contains(gone), "{gone} in {raw}");
+        }
+        let flag =
+            crate::store::flags::find(&h.conn(), crate::store::flags::Kind::AccountRestricted, id)
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            flag.detail,
+            "account acct_2016 restricted: disabled_reason fields_needed"
+        );
     }
 
     #[test]

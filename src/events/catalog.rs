@@ -114,6 +114,7 @@ fn store_price(
     let interval_count = recurring
         .and_then(|r| r.interval_count)
         .or(p.interval_count);
+    let nickname = p.nickname();
     let mut columns: Vec<(&str, &dyn ToSql)> = vec![
         ("id", &p.id),
         ("product", &p.product),
@@ -122,7 +123,7 @@ fn store_price(
         ("type", &type_),
         ("interval", &interval),
         ("interval_count", &interval_count),
-        ("nickname", &p.nickname),
+        ("nickname", &nickname),
         ("created", &p.created),
         ("raw", &raw),
     ];

@@ -25,9 +25,9 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
     };
     let ch: Charge = event.parse("charge")?;
     let status = stated
-        .map(str::to_string)
-        .or_else(|| ch.status.clone())
-        .unwrap_or_else(|| "unknown".to_string());
+        .or_else(|| ch.status())
+        .unwrap_or("unknown")
+        .to_string();
     write(conn, event.origin(), &ch, event.raw(), &status)?;
 
     if event.type_ == "charge.refunded" {
@@ -135,19 +135,37 @@ pub(crate) fn write_charge(
     origin: Origin<'_>,
 ) -> Result<bool, ApplyError> {
     let ch: Charge = parse_json(raw, "charge")?;
-    let status = ch.status.clone().unwrap_or_else(|| "unknown".to_string());
+    let status = ch.status().unwrap_or("unknown").to_string();
     let written = write(conn, origin, &ch, raw, &status)?;
     write_refunds(conn, origin, &ch)?;
     Ok(written)
 }
 
-/// The refunds a charge lists (each row keeps its own JSON).
+/// The refunds a charge lists (each row keeps its own JSON). A listed refund belongs
+/// to this charge whether or not it says so; one without an id cannot be keyed and is
+/// left out (the payment's `amount_refunded` still counts it).
 fn write_refunds(conn: &Connection, origin: Origin<'_>, ch: &Charge) -> Result<(), ApplyError> {
-    if let Some(refunds) = &ch.refunds {
-        for raw in &refunds.data {
-            let r: Refund = parse_json(raw.get(), "charge refund")?;
-            refund::write(conn, origin, &r, raw.get(), None)?;
+    #[derive(serde::Deserialize)]
+    struct Keyed {
+        #[serde(default)]
+        id: Option<serde::de::IgnoredAny>,
+    }
+    let Some(refunds) = &ch.refunds else {
+        return Ok(());
+    };
+    for raw in refunds.data.iter().filter(|r| r.get().starts_with('{')) {
+        if parse_json::<Keyed>(raw.get(), "charge refund")?
+            .id
+            .is_none()
+        {
+            continue;
         }
+        let mut r: Refund = parse_json(raw.get(), "charge refund")?;
+        r.charge.get_or_insert_with(|| ch.id.clone());
+        if r.payment_intent.is_none() {
+            r.payment_intent = ch.payment_intent.clone();
+        }
+        refund::write(conn, origin, &r, raw.get(), None)?;
     }
     Ok(())
 }
@@ -226,6 +244,39 @@ mod tests {
         assert_eq!(payment.as_deref(), Some("pi_3Kl36gJDPojXS6LN02fQVtKR"));
         let amount = mirror::column(&conn, Table::Refunds, re, "amount").unwrap();
         assert_eq!(amount.as_deref(), Some("2500"));
+    }
+
+    #[test]
+    fn a_2013_charge_lists_its_refunds_in_an_array_and_is_paid_for_succeeded() {
+        let mut h = Harness::new();
+        h.apply_json(&fixture_with("charge.refunded.json", |v| {
+            v["api_version"] = "2013-08-13".into();
+            let o = v["data"]["object"].as_object_mut().unwrap();
+            o.insert("status".into(), "paid".into());
+            o.remove("payment_intent");
+            o.insert(
+                "refunds".into(),
+                serde_json::json!([
+                    {"id": "re_2013", "object": "refund", "amount": 700, "currency": "usd",
+                     "created": 1_380_000_000},
+                    {"object": "refund", "amount": 100, "currency": "usd"}
+                ]),
+            );
+        }));
+        let conn = h.conn();
+        let ch = "ch_3Kl36gJDPojXS6LN0DCM4A8l";
+        let p = mirror::get_payment(&conn, ch).unwrap();
+        assert_eq!(p.status, "succeeded");
+        assert_eq!(p.amount_refunded, 2500);
+        // The refund names no charge: it is this charge's, on this payment.
+        let payment = mirror::column(&conn, Table::Refunds, "re_2013", "payment").unwrap();
+        assert_eq!(payment.as_deref(), Some(ch));
+        let charge = mirror::column(&conn, Table::Refunds, "re_2013", "charge").unwrap();
+        assert_eq!(charge.as_deref(), Some(ch));
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM refunds", (), |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1, "the refund without an id is left out");
     }
 
     #[test]

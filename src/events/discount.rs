@@ -27,8 +27,15 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, App
         }
         "customer.discount.created" | "customer.discount.updated" | "customer.discount.deleted" => {
             let d: Discount = event.parse("discount")?;
-            let subscription = d.subscription.clone().unwrap_or_default();
-            let Some(key) = d.key(&subscription) else {
+            // An old discount without an id is named by what it applies to: its
+            // subscription, or for a customer's own discount the customer (two
+            // customers may hold the same coupon from the same second).
+            let holder = d
+                .subscription
+                .clone()
+                .or_else(|| d.customer.clone())
+                .unwrap_or_default();
+            let Some(key) = d.key(&holder) else {
                 // Neither an id nor a coupon: nothing to keep.
                 return Ok(Outcome::Applied);
             };
@@ -43,10 +50,12 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, App
     Ok(Outcome::Applied)
 }
 
-/// The discount ids a subscription carries, in Stripe's order, space-separated, after
-/// writing those it embeds (and their coupons) under the event's version.
+/// The discount ids a subscription (mirrored as `key`) carries, in Stripe's order,
+/// space-separated, after writing those it embeds (and their coupons) under the event's
+/// version. `raw` is the subscription's own JSON.
 pub(super) fn subscription_discounts(
     conn: &Connection,
+    key: &str,
     s: &Subscription,
     raw: &str,
     v: Version,
@@ -56,22 +65,22 @@ pub(super) fn subscription_discounts(
             .iter()
             .any(|d| matches!(d, DiscountRef::Object(_)));
     if embedded {
-        store_embedded(conn, s, raw, v)?;
+        store_embedded(conn, key, raw, v)?;
     }
     let mut ids: Vec<String> = s
         .discounts
         .iter()
         .filter_map(|d| match d {
             DiscountRef::Id(id) => Some(id.clone()),
-            DiscountRef::Object(d) => d.key(&s.id),
+            DiscountRef::Object(d) => d.key(key),
             DiscountRef::Other(_) => None,
         })
         .collect();
     // Before `discounts` existed, the one `discount` was the list.
     if ids.is_empty()
-        && let Some(key) = s.discount.as_ref().and_then(|d| d.key(&s.id))
+        && let Some(id) = s.discount.as_ref().and_then(|d| d.key(key))
     {
-        ids.push(key);
+        ids.push(id);
     }
     // Ids are Stripe's (`di_…`, no spaces); anything else would break the list.
     ids.retain(|id| !id.is_empty() && !id.contains(' '));
@@ -81,7 +90,7 @@ pub(super) fn subscription_discounts(
 /// Writes the discount objects a subscription embeds, each with its own JSON.
 fn store_embedded(
     conn: &Connection,
-    s: &Subscription,
+    subscription: &str,
     raw: &str,
     v: Version,
 ) -> Result<(), ApplyError> {
@@ -99,7 +108,7 @@ fn store_embedded(
         .chain(e.discounts.into_iter().flatten());
     for object in objects.filter(|o| o.get().starts_with('{')) {
         let d: Discount = parse_json(object.get(), "discount")?;
-        if let Some(key) = d.key(&s.id) {
+        if let Some(key) = d.key(subscription) {
             store_discount(conn, &d, &key, object.get(), v)?;
         }
     }
@@ -152,4 +161,34 @@ fn store_coupon(conn: &Connection, c: &Coupon, raw: &str, v: Version) -> Result<
         v,
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::events::{Outcome, testing::*};
+    use crate::store::mirror::{self, Table};
+
+    #[test]
+    fn customer_discounts_of_2013_without_ids_are_told_apart_by_their_customer() {
+        let mut h = Harness::new();
+        let old = |event: &str, customer: &str| {
+            serde_json::json!({
+                "id": event, "type": "customer.discount.created", "created": 1_380_000_000,
+                "livemode": false, "api_version": "2013-08-13",
+                "data": {"object": {
+                    "object": "discount", "customer": customer, "start": 1_380_000_000,
+                    "end": null, "coupon": {"id": "SPRING", "object": "coupon",
+                    "percent_off": 20, "duration": "forever"}}}
+            })
+            .to_string()
+        };
+        assert_eq!(h.apply_json(&old("evt_d1", "cus_a")), Outcome::Applied);
+        assert_eq!(h.apply_json(&old("evt_d2", "cus_b")), Outcome::Applied);
+        let conn = h.conn();
+        for customer in ["cus_a", "cus_b"] {
+            let key = format!("{customer}_SPRING_1380000000");
+            let stored = mirror::column(&conn, Table::Discounts, &key, "customer").unwrap();
+            assert_eq!(stored.as_deref(), Some(customer));
+        }
+    }
 }

@@ -31,14 +31,19 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
         _ => return Ok(Outcome::Unhandled),
     }
     let inv: Invoice = event.parse("invoice")?;
-    // An upcoming invoice is a preview that does not exist yet: nothing to mirror.
-    let Some(id) = inv.id.as_deref() else {
+    // An upcoming invoice is a preview that does not exist yet: nothing to mirror,
+    // whether its version renders it without an id or with a preview's own.
+    let Some(id) = inv
+        .id
+        .as_deref()
+        .filter(|_| event.type_ != "invoice.upcoming")
+    else {
         return Ok(Outcome::Applied);
     };
     let v = event.version();
     if event.type_ == "invoice.deleted" {
         // A full invoice in the event brings the last state; a stub only deletes.
-        if inv.created.is_some() {
+        if inv.created().is_some() {
             write(conn, event.raw(), event.origin(), id, &inv)?;
         }
         mirror::mark_deleted(conn, Table::Invoices, id, event.raw(), v)?;
@@ -153,11 +158,13 @@ fn write(
 ) -> Result<bool, ApplyError> {
     let subscription = inv.subscription();
     let payment_intent = inv.payment_intent();
+    let status = inv.status();
+    let created = inv.created();
     let mut columns: Vec<(&str, &dyn ToSql)> = vec![
         ("id", &id),
         ("customer", &inv.customer),
         ("subscription", &subscription),
-        ("status", &inv.status),
+        ("status", &status),
         ("number", &inv.number),
         ("currency", &inv.currency),
         ("amount_due", &inv.amount_due),
@@ -166,7 +173,7 @@ fn write(
         ("total", &inv.total),
         ("period_start", &inv.period_start),
         ("period_end", &inv.period_end),
-        ("created", &inv.created),
+        ("created", &created),
         ("account", &origin.account),
         ("raw", &raw),
     ];
@@ -296,6 +303,39 @@ mod tests {
         assert!(invoices(&h, "cus_123").is_empty());
         let deleted = mirror::column(&h.conn(), Table::Invoices, "in_xyz", "deleted").unwrap();
         assert_eq!(deleted.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn an_upcoming_invoice_with_a_preview_id_is_not_mirrored_either() {
+        let mut h = Harness::new();
+        let text = fixture_with("invoice.created.json", |v| {
+            v["type"] = "invoice.upcoming".into();
+            v["data"]["object"]["id"] = "upcoming_in_1Abc".into();
+        });
+        assert_eq!(h.apply_json(&text), Outcome::Applied);
+        assert_eq!(
+            mirror::column(&h.conn(), Table::Invoices, "upcoming_in_1Abc", "id").unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn an_invoice_of_2013_is_mirrored_with_its_date_and_a_status_from_paid() {
+        let mut h = Harness::new();
+        let text = fixture_with("invoice.paid.json", |v| {
+            v["api_version"] = "2013-08-13".into();
+            let o = v["data"]["object"].as_object_mut().unwrap();
+            let created = o.remove("created").unwrap();
+            o.remove("status");
+            o.insert("date".into(), created);
+            o.insert("paid".into(), true.into());
+            o.insert("closed".into(), true.into());
+            o.insert("forgiven".into(), false.into());
+        });
+        assert_eq!(h.apply_json(&text), Outcome::Applied);
+        let list = invoices(&h, "cus_JsuO3bmrj0QlAw");
+        assert_eq!(list[0].status.as_deref(), Some("paid"));
+        assert!(list[0].created.is_some());
     }
 
     #[test]

@@ -44,18 +44,50 @@ use crate::{
 
 /// The part of an event envelope read at ingest, before anything is stored.
 #[derive(Debug, Deserialize)]
+#[serde(from = "WireHeader")]
 pub struct EnvelopeHeader {
     pub id: String,
-    #[serde(rename = "type")]
     pub type_: String,
     pub created: i64,
-    #[serde(default)]
     pub livemode: bool,
-    #[serde(default)]
+    /// The connected account, `account` or (before 2017-05-25) `user_id`.
     pub account: Option<String>,
-    #[serde(default)]
     pub api_version: Option<String>,
     pub data: HeaderData,
+}
+
+/// The envelope as sent, in any API version.
+#[derive(Deserialize)]
+struct WireHeader {
+    id: String,
+    #[serde(rename = "type")]
+    type_: String,
+    created: i64,
+    #[serde(default)]
+    livemode: bool,
+    #[serde(default)]
+    account: Option<String>,
+    /// `account` before 2017-05-25 (a field of its own, not an alias: a duplicate
+    /// would make the envelope unreadable).
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    api_version: Option<String>,
+    data: HeaderData,
+}
+
+impl From<WireHeader> for EnvelopeHeader {
+    fn from(w: WireHeader) -> Self {
+        EnvelopeHeader {
+            id: w.id,
+            type_: w.type_,
+            created: w.created,
+            livemode: w.livemode,
+            account: w.account.or(w.user_id),
+            api_version: w.api_version,
+            data: w.data,
+        }
+    }
 }
 
 /// The largest `created` billd stores: 9999-12-31T23:59:59Z, the last second an RFC 3339
@@ -399,6 +431,102 @@ pub fn touches_catalog(type_: &str) -> bool {
         .any(|p| type_.starts_with(p))
 }
 
+/// Reads `object` (an event's `data.object`) with the lenient types the handler of
+/// `type_` reads it with, in the same steps, without a database and without writing
+/// anything: `Unhandled` for a type no handler takes, `Applied` when every parse the
+/// handler starts with succeeds. For the fuzz target `handlers` (`fuzz/`), which also
+/// checks that [`apply`] fails whenever this does; not part of billd's interface.
+#[doc(hidden)]
+pub fn parse_object(type_: &str, object: &str) -> Result<Outcome, ApplyError> {
+    use crate::objects::{
+        account, catalog, charge, checkout, customer, discount, invoice, payment_intent,
+        payment_method, refund, risk, subscription,
+    };
+    fn read<'a, T: Deserialize<'a>>(object: &'a str, what: &str) -> Result<T, ApplyError> {
+        Ok(parse_json(object, what)?)
+    }
+    if !HANDLED_TYPES.contains(&type_) {
+        return Ok(Outcome::Unhandled);
+    }
+    let family = type_.rsplit_once('.').map_or(type_, |(family, _)| family);
+    match family {
+        "customer" => {
+            let c: customer::Customer = read(object, "customer")?;
+            for raw in c.embedded_subscriptions() {
+                read::<subscription::Subscription>(raw, "customer's subscription")?;
+            }
+        }
+        "customer.subscription" => {
+            read::<subscription::Subscription>(object, "subscription")?;
+        }
+        "customer.discount" => {
+            read::<discount::Discount>(object, "discount")?;
+        }
+        "coupon" => {
+            read::<discount::Coupon>(object, "coupon")?;
+        }
+        "invoice" => {
+            read::<invoice::Invoice>(object, "invoice")?;
+        }
+        "charge" => {
+            let ch: charge::Charge = read(object, "charge")?;
+            // The refunds it lists, as `charge.refunded` writes them: those with an id.
+            #[derive(Deserialize)]
+            struct Keyed {
+                #[serde(default)]
+                id: Option<serde::de::IgnoredAny>,
+            }
+            if type_ == "charge.refunded" {
+                for raw in ch.refunds.iter().flat_map(|l| l.data.iter()) {
+                    let raw = raw.get();
+                    if raw.starts_with('{') && read::<Keyed>(raw, "charge refund")?.id.is_some() {
+                        read::<refund::Refund>(raw, "charge refund")?;
+                    }
+                }
+            }
+        }
+        "charge.refund" | "refund" => {
+            read::<refund::Refund>(object, "refund")?;
+        }
+        "payment_intent" => {
+            read::<payment_intent::PaymentIntent>(object, "payment_intent")?;
+        }
+        "payment_method" => {
+            read::<payment_method::PaymentMethod>(object, "payment_method")?;
+            read::<serde_json::Value>(object, "object")?;
+        }
+        "product" => {
+            read::<catalog::Product>(object, "product")?;
+        }
+        "price" | "plan" => {
+            read::<catalog::Price>(object, "price")?;
+        }
+        "checkout.session" => {
+            read::<checkout::Session>(object, "checkout session")?;
+        }
+        "account" if type_ == "account.updated" => {
+            read::<account::Account>(object, "account")?;
+            read::<serde_json::Value>(object, "object")?;
+        }
+        "account.application" if type_ == "account.application.deauthorized" => {
+            read::<account::Deauthorized>(object, "application")?;
+        }
+        "charge.dispute" => {
+            read::<risk::Dispute>(object, "dispute")?;
+        }
+        "radar.early_fraud_warning" => {
+            read::<risk::EarlyFraudWarning>(object, "early fraud warning")?;
+        }
+        "review" => {
+            read::<risk::Review>(object, "review")?;
+        }
+        // Applied without reading the object (capabilities, persons, payout accounts,
+        // an application authorized).
+        _ => {}
+    }
+    Ok(Outcome::Applied)
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     //! Feeds fixture events through `apply` against a fresh store.
@@ -477,6 +605,30 @@ mod tests {
     use std::path::Path;
 
     use super::{Outcome, testing::Harness};
+
+    #[test]
+    fn a_connect_event_of_before_2017_names_its_account_user_id() {
+        let read = |json: &str| serde_json::from_str::<super::EnvelopeHeader>(json).unwrap();
+        let old = read(
+            r#"{"id":"evt_1","type":"account.updated","created":1,"user_id":"acct_old",
+                "data":{"object":{"id":"acct_old"}}}"#,
+        );
+        assert_eq!(old.account.as_deref(), Some("acct_old"));
+        let new = read(
+            r#"{"id":"evt_2","type":"account.updated","created":1,"account":"acct_new",
+                "data":{"object":{"id":"acct_new"}}}"#,
+        );
+        assert_eq!(new.account.as_deref(), Some("acct_new"));
+        let none = read(r#"{"id":"evt_3","type":"x","created":1,"data":{"object":{}}}"#);
+        assert_eq!(none.account, None);
+        // What a missing field is called stays readable.
+        let e = crate::objects::parse_json::<super::EnvelopeHeader>(
+            r#"{"type":"x","created":1,"data":{}}"#,
+            "event",
+        )
+        .unwrap_err();
+        assert!(e.message.ends_with("missing field `id`"), "{}", e.message);
+    }
 
     /// Every fixture event, of every API version from 2020-03-02 to 2026-07-29.dahlia,
     /// applies without error when fed in one database (each with its own event id, as
@@ -585,5 +737,51 @@ mod tests {
                 "{type_} reaches a handler but is not in handled_types()"
             );
         }
+    }
+
+    /// The parse alone (what the fuzz target `handlers` drives) reads every fixture, and
+    /// takes exactly the types `apply` hands to a handler.
+    #[test]
+    fn parse_object_reads_every_fixture_and_knows_the_handled_types() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/events");
+        let files = std::fs::read_dir(&dir)
+            .unwrap()
+            .chain(std::fs::read_dir(dir.join("variants")).unwrap())
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"));
+        for path in files {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let header: super::EnvelopeHeader = serde_json::from_str(&text).unwrap();
+            let object = super::Event::object_of(&text).unwrap();
+            let outcome = super::parse_object(&header.type_, object.get());
+            let handled = super::handled_types().contains(&header.type_.as_str());
+            let expected = if handled {
+                Outcome::Applied
+            } else {
+                Outcome::Unhandled
+            };
+            assert_eq!(outcome.ok(), Some(expected), "{}", path.display());
+        }
+        // A type's parse fails where its handler's does.
+        let mut h = Harness::new();
+        let mut failing = 0;
+        for type_ in super::handled_types() {
+            let object = r#"{"id": 7, "object": [], "created": "x", "status": {}}"#;
+            if super::parse_object(type_, object).is_err() {
+                failing += 1;
+                let event = serde_json::json!({
+                    "id": format!("evt_parse_{type_}"), "type": type_, "created": 1,
+                    "data": {"object": serde_json::from_str::<serde_json::Value>(object).unwrap()},
+                });
+                assert!(
+                    matches!(
+                        h.try_apply_json(&event.to_string()),
+                        Err(super::ApplyError::Parse { .. })
+                    ),
+                    "{type_}"
+                );
+            }
+        }
+        assert!(failing > 60, "only {failing} types refused a malformed object");
     }
 }

@@ -32,9 +32,9 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
     };
     let pi: PaymentIntent = event.parse("payment_intent")?;
     let status = stated
-        .map(str::to_string)
-        .or_else(|| pi.status.clone())
-        .unwrap_or_else(|| "unknown".to_string());
+        .or_else(|| pi.status())
+        .unwrap_or("unknown")
+        .to_string();
     write(conn, event.origin(), &pi, event.raw(), &status)?;
 
     // The invoice is absent from new API versions; a charge event may have stored it.
@@ -115,7 +115,7 @@ pub(crate) fn write_payment_intent(
     origin: Origin<'_>,
 ) -> Result<bool, ApplyError> {
     let pi: PaymentIntent = parse_json(raw, "payment_intent")?;
-    let status = pi.status.clone().unwrap_or_else(|| "unknown".to_string());
+    let status = pi.status().unwrap_or("unknown").to_string();
     write(conn, origin, &pi, raw, &status)
 }
 

@@ -88,7 +88,7 @@ fn dispute(conn: &Connection, event: &Event<'_>, now: i64) -> Result<(), ApplyEr
     .trim_end()
     .to_string();
     // What support needs to answer in time.
-    if let Some(due) = d.evidence_details.as_ref().and_then(|e| e.due_by) {
+    if let Some(due) = d.due_by() {
         detail.push_str(&format!(", evidence due by {}", crate::time::rfc3339(due)));
     }
     let detail = detail.as_str();
@@ -210,6 +210,25 @@ mod tests {
             .unwrap();
         assert_eq!(flag.status, "open");
         assert_eq!(flag.customer.as_deref(), Some("cus_disputer"));
+    }
+
+    #[test]
+    fn a_dispute_of_before_2014_12_08_says_when_evidence_is_due_at_the_top_level() {
+        let mut h = Harness::new();
+        let old = fixture_with("charge.dispute.created.json", |v| {
+            v["api_version"] = "2014-03-28".into();
+            let o = v["data"]["object"].as_object_mut().unwrap();
+            let due = o.remove("evidence_details").unwrap()["due_by"].clone();
+            o.insert("evidence_due_by".into(), due);
+        });
+        h.apply_json(&old);
+        let flag = flags::find(&h.conn(), Kind::Dispute, DP).unwrap().unwrap();
+        assert!(
+            flag.detail
+                .ends_with("evidence due by 2023-01-21T23:59:59Z"),
+            "{}",
+            flag.detail
+        );
     }
 
     #[test]

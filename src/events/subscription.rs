@@ -1,36 +1,61 @@
-//! customer.subscription.*: the subscription row and its items.
+//! customer.subscription.*: the subscription row and its items; also the subscriptions
+//! a customer event embeds (`subscription` before 2014-01-31, `subscriptions` after).
 
 use crate::store::db::Connection;
 
 use super::{ApplyError, Event, Origin, Outcome};
 use crate::objects::{
     parse_json,
-    subscription::{Item, PriceRef, Subscription},
+    subscription::{Item, PriceObject, PriceRef, Subscription},
 };
 use crate::store::{
     mirror::{self, ItemRow, Table},
     reports,
 };
 
-// The row is the mirror's shape, so it is built here, beside the store it names.
-impl Item {
-    fn row(&self) -> ItemRow {
-        let p = self.price_ref().and_then(PriceRef::object);
-        let recurring = p.and_then(|p| p.recurring.as_ref());
-        ItemRow {
-            id: self.id.clone(),
-            price: self.price_ref().and_then(PriceRef::id).map(str::to_string),
-            quantity: self.quantity,
-            unit_amount: p.and_then(|p| p.unit_amount.or(p.amount)),
-            currency: p.and_then(|p| p.currency.clone()),
-            interval: recurring
-                .and_then(|r| r.interval.clone())
-                .or_else(|| p.and_then(|p| p.interval.clone())),
-            interval_count: recurring
-                .and_then(|r| r.interval_count)
-                .or_else(|| p.and_then(|p| p.interval_count)),
-        }
+/// The item row of a price or plan with its quantity.
+fn item_row(id: &str, price: Option<&PriceRef>, quantity: Option<i64>) -> ItemRow {
+    let p: Option<&PriceObject> = price.and_then(PriceRef::object);
+    let recurring = p.and_then(|p| p.recurring.as_ref());
+    ItemRow {
+        id: id.to_string(),
+        price: price.and_then(PriceRef::id).map(str::to_string),
+        quantity,
+        unit_amount: p.and_then(|p| p.unit_amount.or(p.amount)),
+        currency: p.and_then(|p| p.currency.clone()),
+        interval: recurring
+            .and_then(|r| r.interval.clone())
+            .or_else(|| p.and_then(|p| p.interval.clone())),
+        interval_count: recurring
+            .and_then(|r| r.interval_count)
+            .or_else(|| p.and_then(|p| p.interval_count)),
     }
+}
+
+/// The subscription's items as the mirror keeps them. A subscription of an old API
+/// version without items has its top-level plan and quantity as its one item, named
+/// by the subscription's key: the same row for the mirror and for the history.
+fn items(s: &Subscription, key: &str) -> Vec<ItemRow> {
+    if s.items.data.is_empty()
+        && let Some(plan) = &s.plan
+    {
+        return vec![item_row(key, Some(plan), s.quantity)];
+    }
+    s.items
+        .data
+        .iter()
+        .map(|i: &Item| item_row(&i.id, i.price_ref(), i.quantity))
+        .collect()
+}
+
+/// The key a subscription is mirrored under, or why there is none.
+fn key_of(s: &Subscription) -> Result<String, ApplyError> {
+    s.key()
+        .map(str::to_string)
+        .ok_or_else(|| ApplyError::Parse {
+            what: "subscription".into(),
+            message: "neither an id nor a customer names it".into(),
+        })
 }
 
 pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, ApplyError> {
@@ -46,11 +71,38 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>) -> Result<Outcome, App
         _ => return Ok(Outcome::Unhandled),
     }
     let s: Subscription = event.parse("subscription")?;
-    let items: Vec<ItemRow> = s.items.data.iter().map(Item::row).collect();
     let deleted = event.type_ == "customer.subscription.deleted";
-    let ended = store(conn, &s, &items, event.raw(), event.origin(), deleted)?;
-    record_history(conn, event, &s, items, ended)?;
+    apply_object(conn, event, &s, event.raw(), deleted)?;
     Ok(Outcome::Applied)
+}
+
+/// Applies a subscription that a customer event embeds, exactly as a
+/// customer.subscription.updated event of the same time would: under the customer
+/// event's version (an older event never overwrites newer state), with its state added
+/// to the history. `raw` is the subscription's own JSON; `customer` names it when the
+/// object does not.
+pub(super) fn apply_embedded(
+    conn: &Connection,
+    event: &Event<'_>,
+    raw: &str,
+    customer: &str,
+) -> Result<(), ApplyError> {
+    let mut s: Subscription = parse_json(raw, "customer's subscription")?;
+    s.customer.get_or_insert_with(|| customer.to_string());
+    apply_object(conn, event, &s, raw, false)
+}
+
+fn apply_object(
+    conn: &Connection,
+    event: &Event<'_>,
+    s: &Subscription,
+    raw: &str,
+    deleted: bool,
+) -> Result<(), ApplyError> {
+    let key = key_of(s)?;
+    let items = items(s, &key);
+    let ended = store(conn, &key, s, &items, raw, event.origin(), deleted)?;
+    record_history(conn, event, &key, s, raw, &items, ended)
 }
 
 /// Writes a subscription object (as Stripe returned it to a call) and its items under
@@ -62,29 +114,31 @@ pub(crate) fn write_subscription(
     origin: Origin<'_>,
 ) -> Result<(), ApplyError> {
     let s: Subscription = parse_json(raw, "subscription")?;
-    let items: Vec<ItemRow> = s.items.data.iter().map(Item::row).collect();
-    store(conn, &s, &items, raw, origin, false)?;
+    let key = key_of(&s)?;
+    let items = items(&s, &key);
+    store(conn, &key, &s, &items, raw, origin, false)?;
     Ok(())
 }
 
 /// The row, its items and the terminal mark; returns whether the subscription ended.
 fn store(
     conn: &Connection,
+    key: &str,
     s: &Subscription,
     items: &[ItemRow],
     raw: &str,
     origin: Origin<'_>,
     deleted: bool,
 ) -> Result<bool, ApplyError> {
-    if write(conn, origin, s, raw)? {
-        mirror::replace_items(conn, &s.id, items)?;
+    if write(conn, origin, key, s, items, raw)? {
+        mirror::replace_items(conn, key, items)?;
     }
     // After the write, so the final state is kept; the deleted mark (here: terminal)
     // then stops any late event from bringing a finished subscription back.
     let terminal = matches!(s.status.as_deref(), Some("canceled" | "incomplete_expired"));
     let ended = deleted || terminal;
     if ended {
-        mirror::mark_deleted(conn, Table::Subscriptions, &s.id, raw, origin.version)?;
+        mirror::mark_deleted(conn, Table::Subscriptions, key, raw, origin.version)?;
     }
     Ok(ended)
 }
@@ -95,42 +149,24 @@ fn store(
 fn record_history(
     conn: &Connection,
     event: &Event<'_>,
+    key: &str,
     s: &Subscription,
-    mut items: Vec<ItemRow>,
+    raw: &str,
+    items: &[ItemRow],
     ended: bool,
 ) -> Result<(), ApplyError> {
-    // Old API versions without items: the top-level plan and quantity are the item.
-    if items.is_empty()
-        && let Some(plan) = &s.plan
-    {
-        let p = plan.object();
-        let recurring = p.and_then(|p| p.recurring.as_ref());
-        items.push(ItemRow {
-            id: s.id.clone(),
-            price: plan.id().map(str::to_string),
-            quantity: s.quantity,
-            unit_amount: p.and_then(|p| p.unit_amount.or(p.amount)),
-            currency: p.and_then(|p| p.currency.clone()),
-            interval: recurring
-                .and_then(|r| r.interval.clone())
-                .or_else(|| p.and_then(|p| p.interval.clone())),
-            interval_count: recurring
-                .and_then(|r| r.interval_count)
-                .or_else(|| p.and_then(|p| p.interval_count)),
-        });
-    }
     let currency = s
         .currency
         .clone()
         .or_else(|| items.iter().find_map(|i| i.currency.clone()));
-    let discounts = super::discount::subscription_discounts(conn, s, event.raw(), event.version())?;
+    let discounts = super::discount::subscription_discounts(conn, key, s, raw, event.version())?;
     let version = reports::SubscriptionVersion {
-        subscription: &s.id,
+        subscription: key,
         customer: s.customer.as_deref(),
         status: s.status.as_deref(),
         currency: currency.as_deref(),
         terminal: ended,
-        items: &items,
+        items,
         discounts: &discounts,
     };
     reports::record_subscription_version(conn, &version, event.version())?;
@@ -140,33 +176,31 @@ fn record_history(
 fn write(
     conn: &Connection,
     origin: Origin<'_>,
+    key: &str,
     s: &Subscription,
+    items: &[ItemRow],
     raw: &str,
 ) -> Result<bool, ApplyError> {
-    let first = s.items.data.first();
-    let first_row = first.map(Item::row);
-    let price = first_row
-        .as_ref()
-        .and_then(|r| r.price.clone())
-        .or_else(|| s.plan.as_ref().and_then(PriceRef::id).map(str::to_string));
-    let quantity = first.and_then(|i| i.quantity).or(s.quantity);
-    let currency = s.currency.clone().or_else(|| {
-        first_row
-            .as_ref()
-            .and_then(|r| r.currency.clone())
-            .or_else(|| s.plan.as_ref().and_then(PriceRef::object)?.currency.clone())
-    });
+    let first = items.first();
+    let price = first.and_then(|r| r.price.clone());
+    let quantity = first.and_then(|r| r.quantity).or(s.quantity);
+    let currency = s
+        .currency
+        .clone()
+        .or_else(|| first.and_then(|r| r.currency.clone()));
+    // Moved onto the items in 2025-03-31 (basil).
+    let first_item = s.items.data.first();
     let period_start = s
         .current_period_start
-        .or_else(|| first.and_then(|i| i.current_period_start));
+        .or_else(|| first_item.and_then(|i| i.current_period_start));
     let period_end = s
         .current_period_end
-        .or_else(|| first.and_then(|i| i.current_period_end));
+        .or_else(|| first_item.and_then(|i| i.current_period_end));
     Ok(mirror::upsert(
         conn,
         Table::Subscriptions,
         &[
-            ("id", &s.id),
+            ("id", &key),
             ("customer", &s.customer),
             ("status", &s.status),
             ("price", &price),
@@ -182,7 +216,7 @@ fn write(
             ("ended_at", &s.ended_at),
             ("trial_start", &s.trial_start),
             ("trial_end", &s.trial_end),
-            ("start_date", &s.start_date),
+            ("start_date", &s.start_date()),
             ("created", &s.created),
             ("account", &origin.account),
             ("raw", &raw),
@@ -240,7 +274,7 @@ mod tests {
     }
 
     #[test]
-    fn old_api_versions_without_items_use_the_top_level_plan() {
+    fn old_api_versions_without_items_use_the_top_level_plan_as_the_one_item() {
         let mut h = Harness::new();
         h.apply_json(&fixture_with("customer.subscription.updated.json", |v| {
             let o = &mut v["data"]["object"];
@@ -251,7 +285,62 @@ mod tests {
         assert_eq!(s.price.as_deref(), Some("price_1IDQm5JDPojXS6LNM31hxKzp"));
         assert_eq!(s.quantity, Some(3));
         assert_eq!(s.currency.as_deref(), Some("usd"));
-        assert!(s.items.is_empty());
+        // The plan is the item, in the mirror as in the history the reports read.
+        assert_eq!(s.items.len(), 1);
+        assert_eq!(s.items[0].id, "sub_JLEPMp81LApOJl");
+        assert_eq!(s.items[0].quantity, Some(3));
+        assert_eq!(s.items[0].interval.as_deref(), Some("month"));
+        let quantity: i64 = h
+            .conn()
+            .query_row(
+                "SELECT i.quantity FROM subscription_version_items i
+                 JOIN subscription_versions v ON v.id = i.version
+                 WHERE v.subscription = 'sub_JLEPMp81LApOJl'",
+                (),
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(quantity, 3);
+    }
+
+    #[test]
+    fn a_2013_subscription_without_an_id_is_keyed_by_its_customer() {
+        let mut h = Harness::new();
+        let old = |id: &str, created: i64, quantity: i64| {
+            fixture_with("customer.subscription.updated.json", |v| {
+                v["id"] = id.into();
+                v["created"] = created.into();
+                v["api_version"] = "2013-08-13".into();
+                let o = v["data"]["object"].as_object_mut().unwrap();
+                for gone in ["id", "items", "start_date"] {
+                    o.remove(gone);
+                }
+                o.insert("customer".into(), "cus_single".into());
+                o.insert("start".into(), 1_370_000_000i64.into());
+                o.insert("quantity".into(), quantity.into());
+            })
+        };
+        assert_eq!(h.apply_json(&old("evt_2013_b", 200, 4)), Outcome::Applied);
+        assert_eq!(h.apply_json(&old("evt_2013_a", 100, 2)), Outcome::Applied);
+        let conn = h.conn();
+        let s = mirror::get_subscription(&conn, "cus_single").unwrap();
+        assert_eq!(s.customer.as_deref(), Some("cus_single"));
+        assert_eq!(s.quantity, Some(4), "the older event did not overwrite");
+        let start = mirror::column(&conn, Table::Subscriptions, "cus_single", "start_date");
+        assert_eq!(start.unwrap().as_deref(), Some("1370000000"));
+
+        // Neither an id nor a customer: nothing can name it.
+        let orphan = fixture_with("customer.subscription.updated.json", |v| {
+            v["id"] = "evt_orphan".into();
+            let o = v["data"]["object"].as_object_mut().unwrap();
+            o.remove("id");
+            o.remove("customer");
+        });
+        let e = h.try_apply_json(&orphan).unwrap_err();
+        assert!(
+            e.to_string().contains("neither an id nor a customer"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -47,8 +47,19 @@ pub struct Price {
     pub interval_count: Option<i64>,
     #[serde(default)]
     pub nickname: Option<String>,
+    /// A plan's name before 2018-02-05, when it moved to the plan's product and plans
+    /// got a `nickname` instead.
+    #[serde(default)]
+    pub name: Option<String>,
     #[serde(default)]
     pub created: Option<i64>,
+}
+
+impl Price {
+    /// The nickname, or the name of a plan of an API version before 2018-02-05.
+    pub fn nickname(&self) -> Option<String> {
+        self.nickname.clone().or_else(|| self.name.clone())
+    }
 }
 
 #[derive(Debug, Deserialize)]

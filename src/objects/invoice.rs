@@ -17,8 +17,15 @@ pub struct Invoice {
     /// From basil on.
     #[serde(default)]
     pub parent: Option<Parent>,
+    /// Absent from the oldest API versions, which say `paid` and `forgiven` instead
+    /// (see [`Invoice::status`]).
     #[serde(default)]
     pub status: Option<String>,
+    #[serde(default)]
+    pub paid: Option<bool>,
+    /// Replaced by the `uncollectible` status in 2018-11-08.
+    #[serde(default)]
+    pub forgiven: Option<bool>,
     #[serde(default)]
     pub number: Option<String>,
     #[serde(default)]
@@ -42,6 +49,9 @@ pub struct Invoice {
     pub period_end: Option<i64>,
     #[serde(default)]
     pub created: Option<i64>,
+    /// `created` before 2019-03-14.
+    #[serde(default)]
+    pub date: Option<i64>,
     #[serde(default)]
     pub attempt_count: Option<i64>,
 }
@@ -71,6 +81,24 @@ pub struct PaymentRef {
 }
 
 impl Invoice {
+    /// Its status, or for an invoice of an API version without one, what `forgiven` and
+    /// `paid` say: uncollectible (forgiving marked it paid), paid, or open.
+    pub fn status(&self) -> Option<String> {
+        self.status.clone().or_else(|| {
+            let status = match (self.forgiven, self.paid?) {
+                (Some(true), _) => "uncollectible",
+                (_, true) => "paid",
+                (_, false) => "open",
+            };
+            Some(status.to_string())
+        })
+    }
+
+    /// When it was created, wherever this version of the API says it.
+    pub fn created(&self) -> Option<i64> {
+        self.created.or(self.date)
+    }
+
     pub fn subscription(&self) -> Option<String> {
         self.subscription.clone().or_else(|| {
             self.parent
@@ -90,5 +118,28 @@ impl Invoice {
                 .iter()
                 .find_map(|p| p.payment.as_ref()?.payment_intent.clone())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invoice_of_2013_has_its_status_and_creation_time_under_old_names() {
+        let read = |json: &str| serde_json::from_str::<Invoice>(json).unwrap();
+        let old = read(r#"{"id":"in_1","date":100,"paid":true,"closed":true,"forgiven":false}"#);
+        assert_eq!(old.status().as_deref(), Some("paid"));
+        assert_eq!(old.created(), Some(100));
+        let forgiven = read(r#"{"id":"in_2","paid":true,"forgiven":true}"#);
+        assert_eq!(forgiven.status().as_deref(), Some("uncollectible"));
+        assert_eq!(
+            read(r#"{"id":"in_3","paid":false}"#).status().as_deref(),
+            Some("open")
+        );
+        assert_eq!(read(r#"{"id":"in_4"}"#).status(), None);
+        let new = read(r#"{"id":"in_5","status":"void","paid":false,"created":5}"#);
+        assert_eq!(new.status().as_deref(), Some("void"));
+        assert_eq!(new.created(), Some(5));
     }
 }

@@ -91,6 +91,72 @@ impl<T> Default for List<T> {
     }
 }
 
+/// Deserializes a list as Stripe has sent one: a list object (its `data`), or in the
+/// oldest API versions a bare array (a charge's `refunds` before 2014-06-17); null or
+/// any other shape reads as `None`. Written as a visitor rather than an untagged enum so
+/// that elements may be raw JSON (`Box<RawValue>`), which serde cannot buffer.
+pub fn list_or_array<'de, D, T>(d: D) -> Result<Option<List<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    struct ListVisitor<T>(std::marker::PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
+        type Value = Option<List<T>>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list object or an array")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut data = Vec::new();
+            while let Some(element) = seq.next_element()? {
+                data.push(element);
+            }
+            Ok(Some(List { data }))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut data = Vec::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if key == "data" {
+                    data = map.next_value::<Option<Vec<T>>>()?.unwrap_or_default();
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(Some(List { data }))
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+
+    d.deserialize_any(ListVisitor(std::marker::PhantomData))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +166,36 @@ mod tests {
     struct Thing {
         id: String,
         amount: i64,
+    }
+
+    #[test]
+    fn a_list_is_read_from_a_list_object_or_a_bare_array_and_anything_else_is_none() {
+        #[derive(Debug, Deserialize)]
+        struct Holder {
+            #[serde(default, deserialize_with = "list_or_array")]
+            things: Option<List<Box<serde_json::value::RawValue>>>,
+        }
+        let read = |json: &str| -> Option<Vec<String>> {
+            let h: Holder = serde_json::from_str(json).unwrap();
+            h.things
+                .map(|l| l.data.iter().map(|r| r.get().to_string()).collect())
+        };
+        let list = r#"{"things": {"object": "list", "has_more": false, "data": [{"id": "a"}]}}"#;
+        assert_eq!(read(list), Some(vec![r#"{"id": "a"}"#.to_string()]));
+        let array = r#"{"things": [{"id": "a"}, {"id": "b"}]}"#;
+        assert_eq!(read(array).map(|v| v.len()), Some(2));
+        assert_eq!(
+            read(r#"{"things": {"object": "list", "data": null}}"#),
+            Some(vec![])
+        );
+        for none in [
+            r#"{}"#,
+            r#"{"things": null}"#,
+            r#"{"things": "x"}"#,
+            r#"{"things": 3}"#,
+        ] {
+            assert_eq!(read(none), None, "{none}");
+        }
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub struct Dispute {
     pub currency: Option<String>,
     #[serde(default)]
     pub evidence_details: Option<EvidenceDetails>,
+    /// `evidence_details.due_by` before 2014-12-08.
+    #[serde(default)]
+    pub evidence_due_by: Option<i64>,
     #[serde(default)]
     pub created: Option<i64>,
 }
@@ -38,6 +41,14 @@ impl Dispute {
     /// The key of its flag: its id, or for a dispute of an old API version its charge.
     pub fn key(&self) -> Option<&str> {
         self.id.as_deref().or(self.charge.as_deref())
+    }
+
+    /// When the evidence must be in, wherever this version of the API says it.
+    pub fn due_by(&self) -> Option<i64> {
+        self.evidence_details
+            .as_ref()
+            .and_then(|e| e.due_by)
+            .or(self.evidence_due_by)
     }
 }
 

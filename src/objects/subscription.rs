@@ -10,7 +10,10 @@ use super::{
 
 #[derive(Debug, Deserialize)]
 pub struct Subscription {
-    pub id: String,
+    /// Absent from the single subscription of API versions before 2014-01-31 (see
+    /// [`Subscription::key`]).
+    #[serde(default)]
+    pub id: Option<String>,
     #[serde(default, deserialize_with = "expandable")]
     pub customer: Option<String>,
     #[serde(default)]
@@ -35,6 +38,9 @@ pub struct Subscription {
     pub trial_end: Option<i64>,
     #[serde(default)]
     pub start_date: Option<i64>,
+    /// `start_date` before 2019-10-17 (strictly, when the current plan started).
+    #[serde(default)]
+    pub start: Option<i64>,
     #[serde(default)]
     pub created: Option<i64>,
     #[serde(default)]
@@ -135,6 +141,19 @@ impl PriceRef {
     }
 }
 
+impl Subscription {
+    /// Its id, or for the single subscription of API versions before 2014-01-31, which
+    /// had none (a customer had at most one), its customer's id.
+    pub fn key(&self) -> Option<&str> {
+        self.id.as_deref().or(self.customer.as_deref())
+    }
+
+    /// When it started, wherever this version of the API says it.
+    pub fn start_date(&self) -> Option<i64> {
+        self.start_date.or(self.start)
+    }
+}
+
 impl Item {
     /// The price an item names, or its legacy plan when the price names nothing.
     pub fn price_ref(&self) -> Option<&PriceRef> {
@@ -142,5 +161,31 @@ impl Item {
             .as_ref()
             .filter(|p| p.id().is_some())
             .or(self.plan.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subscription_of_2013_without_an_id_is_known_by_its_customer() {
+        let old: Subscription = serde_json::from_str(
+            r#"{"object":"subscription","customer":"cus_1","status":"active","start":100,
+                "plan":{"id":"gold","object":"plan","amount":500,"interval":"month"},
+                "quantity":2,"current_period_end":200}"#,
+        )
+        .unwrap();
+        assert_eq!(old.key(), Some("cus_1"));
+        assert_eq!(old.start_date(), Some(100));
+        assert!(old.items.data.is_empty());
+        assert_eq!(old.plan.as_ref().and_then(PriceRef::id), Some("gold"));
+
+        let new: Subscription =
+            serde_json::from_str(r#"{"id":"sub_1","customer":"cus_1","start_date":5}"#).unwrap();
+        assert_eq!(new.key(), Some("sub_1"));
+        assert_eq!(new.start_date(), Some(5));
+        let orphan: Subscription = serde_json::from_str(r#"{"status":"active"}"#).unwrap();
+        assert_eq!(orphan.key(), None);
     }
 }
