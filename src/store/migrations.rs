@@ -111,6 +111,14 @@ const MIGRATION_LOCK: i64 = 0x62_696c_6c64;
 
 /// Applies every pending migration in one transaction; answers how many.
 pub(super) fn migrate(conn: &mut Connection) -> Result<usize> {
+    migrate_to(conn, latest_migration())
+}
+
+/// Applies the pending migrations up to number `target` in one transaction; answers how
+/// many. ([`migrate`] for this binary's schema; a smaller `target` makes the database
+/// of an older billd, for the upgrade tests.)
+pub(super) fn migrate_to(conn: &mut Connection, target: usize) -> Result<usize> {
+    let target = target.min(latest_migration());
     let backend = conn.backend();
     let tx = conn.transaction()?;
     if backend == Backend::Postgres {
@@ -135,7 +143,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<usize> {
             latest_migration()
         )));
     }
-    for (i, m) in MIGRATIONS.iter().enumerate().skip(before) {
+    for (i, m) in MIGRATIONS.iter().enumerate().take(target).skip(before) {
         let version = i + 1;
         let run = |sql: &str| {
             tx.execute_batch(sql)
@@ -159,7 +167,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<usize> {
         }
     }
     tx.commit()?;
-    Ok(latest_migration() - before)
+    Ok(target.saturating_sub(before))
 }
 
 /// How many migrations the database has applied.

@@ -295,6 +295,14 @@ impl Store {
         migrations::migrate(&mut conn)
     }
 
+    /// Applies the migrations up to number `version` only: the schema an older billd
+    /// left. For the upgrade tests; `billd` itself always migrates to its own schema.
+    #[doc(hidden)]
+    pub fn migrate_to(&self, version: usize) -> Result<usize> {
+        let mut conn = self.conn()?;
+        migrations::migrate_to(&mut conn, version)
+    }
+
     /// How many migrations the database has applied.
     pub fn applied_migrations(&self) -> Result<usize> {
         let conn = self.conn()?;
