@@ -60,7 +60,9 @@ pub async fn detach(
         )));
     }
     let detached = stripe::payment_methods::detach(&stripe, &pm, key.as_ref()).await?;
-    Ok(Json(write_payment_method(&state, account, detached, true).await))
+    Ok(Json(
+        write_payment_method(&state, account, detached, true).await,
+    ))
 }
 
 pub async fn set_default(

@@ -89,7 +89,10 @@ pub async fn create(
         trial_days: body.trial_days,
     };
     let created = stripe::subscriptions::create(&stripe, &new, proration, key.as_ref()).await?;
-    Ok((StatusCode::CREATED, Json(answer(&state, account, created).await)))
+    Ok((
+        StatusCode::CREATED,
+        Json(answer(&state, account, created).await),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -229,8 +232,7 @@ pub async fn cancel(
 ) -> ApiResult<Json<Subscription>> {
     ids::check(Kind::Subscription, "id", &id)?;
     ids::check_opt(Kind::Account, "account", q.account.as_deref())?;
-    let (account, stripe) =
-        acting_for_object(&state, q.account, Table::Subscriptions, &id).await?;
+    let (account, stripe) = acting_for_object(&state, q.account, Table::Subscriptions, &id).await?;
     let canceled = if q.at_period_end {
         let changes = Changes {
             cancel_at_period_end: Some(true),

@@ -44,7 +44,10 @@ impl Scope<'_> {
             ),
             None => format!("AND CAST(?{} AS TEXT) IS NULL", n + 1),
         };
-        format!("{} {account}", only(&format!("{v}customer"), n, self.customer))
+        format!(
+            "{} {account}",
+            only(&format!("{v}customer"), n, self.customer)
+        )
     }
 }
 
@@ -102,9 +105,10 @@ pub fn version_changes_span(
                {}",
             scope.conditions("", 2)
         ))?
-        .query_row(params![scope.currency, scope.customer, scope.account], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?)
+        .query_row(
+            params![scope.currency, scope.customer, scope.account],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
 }
 
 /// A version that changed its subscription's status, items or end.
@@ -134,7 +138,12 @@ pub fn each_version_change(
          ORDER BY subscription, ev_created, ev_seq",
         scope.conditions("", 3)
     ))?;
-    let mut rows = stmt.query(params![before, scope.currency, scope.customer, scope.account])?;
+    let mut rows = stmt.query(params![
+        before,
+        scope.currency,
+        scope.customer,
+        scope.account
+    ])?;
     while let Some(r) = rows.next()? {
         f(VersionChangeRow {
             subscription: text(r, 0)?.unwrap_or(""),
@@ -195,7 +204,12 @@ pub fn each_version_span_item(
            {}",
         scope.conditions("v.", 3)
     ))?;
-    let mut rows = stmt.query(params![before, scope.currency, scope.customer, scope.account])?;
+    let mut rows = stmt.query(params![
+        before,
+        scope.currency,
+        scope.customer,
+        scope.account
+    ])?;
     while let Some(r) = rows.next()? {
         f(SpanItemRow {
             version: r.get(0)?,
