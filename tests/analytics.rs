@@ -205,8 +205,14 @@ fn movements_over_thousands_of_generated_customers_add_up_and_match_a_naive_mode
 
     // The boundaries are the MRR report's answers at the same times.
     for r in &rows {
-        let at_start =
-            report::mrr(&conn, r.period_start, Some(&r.currency), None, report::Basis::Net).expect("mrr");
+        let at_start = report::mrr(
+            &conn,
+            r.period_start,
+            Some(&r.currency),
+            None,
+            report::Basis::Net,
+        )
+        .expect("mrr");
         assert_eq!(
             at_start.first().map_or(0, |m| m.mrr),
             r.starting_mrr,

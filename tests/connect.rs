@@ -440,7 +440,10 @@ async fn every_report_and_the_event_list_filter_by_connected_account() {
     assert_eq!(mine["data"][0]["net"], 1500, "{mine}");
     assert_eq!(mine["data"][0]["payments"], 1, "{mine}");
     // An account with nothing has an empty report, not the platform's.
-    let none = get(format!("/stripe/reports/revenue?{range}&account=acct_1Other")).await;
+    let none = get(format!(
+        "/stripe/reports/revenue?{range}&account=acct_1Other"
+    ))
+    .await;
     assert_eq!(none["data"], json!([]), "{none}");
 
     let at = "at=2025-01-15";
@@ -450,15 +453,24 @@ async fn every_report_and_the_event_list_filter_by_connected_account() {
     assert_eq!(mine["data"][0]["mrr"], 1500, "{mine}");
     assert_eq!(mine["data"][0]["active_subscriptions"], 1, "{mine}");
 
-    let mine = get(format!("/stripe/reports/mrr-movements?{range}&account={ACCT}")).await;
+    let mine = get(format!(
+        "/stripe/reports/mrr-movements?{range}&account={ACCT}"
+    ))
+    .await;
     assert_eq!(mine["data"][0]["new"], 1500, "{mine}");
-    let mine = get(format!("/stripe/reports/subscriptions?{range}&account={ACCT}")).await;
+    let mine = get(format!(
+        "/stripe/reports/subscriptions?{range}&account={ACCT}"
+    ))
+    .await;
     assert_eq!(mine["data"][0]["new"], 1, "{mine}");
     let all = get(format!("/stripe/reports/subscriptions?{range}")).await;
     assert_eq!(all["data"][0]["new"], 2, "{all}");
     let mine = get(format!("/stripe/reports/retention?{range}&account={ACCT}")).await;
     assert!(mine["data"].is_array(), "{mine}");
-    let mine = get(format!("/stripe/reports/failed-payments?{range}&account={ACCT}")).await;
+    let mine = get(format!(
+        "/stripe/reports/failed-payments?{range}&account={ACCT}"
+    ))
+    .await;
     assert_eq!(mine["data"], json!([]), "{mine}");
 
     let mine = get(format!("/stripe/events?account={ACCT}")).await;
@@ -468,14 +480,27 @@ async fn every_report_and_the_event_list_filter_by_connected_account() {
         .unwrap_or_default();
     assert_eq!(
         ids,
-        ["evt_r_connected_sub", "evt_r_connected_re", "evt_r_connected_pi"],
+        [
+            "evt_r_connected_sub",
+            "evt_r_connected_re",
+            "evt_r_connected_pi"
+        ],
         "{mine}"
     );
 
     // A malformed account is a 400 naming it on every report.
-    for report in ["revenue", "mrr", "mrr-movements", "subscriptions", "retention"] {
+    for report in [
+        "revenue",
+        "mrr",
+        "mrr-movements",
+        "subscriptions",
+        "retention",
+    ] {
         let r = app
-            .get(&format!("/stripe/reports/{report}?account=acct_x%2F.."), &token)
+            .get(
+                &format!("/stripe/reports/{report}?account=acct_x%2F.."),
+                &token,
+            )
             .await;
         assert_eq!(r.status(), 400, "{report}");
         let e: Value = r.json().await.unwrap();
@@ -486,8 +511,16 @@ async fn every_report_and_the_event_list_filter_by_connected_account() {
     let (code, out, err) = run_billd(
         &app,
         &[
-            "report", "revenue", "--from", "2025-01-01", "--to", "2025-02-01", "--account", ACCT,
-            "--format", "json",
+            "report",
+            "revenue",
+            "--from",
+            "2025-01-01",
+            "--to",
+            "2025-02-01",
+            "--account",
+            ACCT,
+            "--format",
+            "json",
         ],
     );
     assert_eq!(code, 0, "{err}");
@@ -496,7 +529,16 @@ async fn every_report_and_the_event_list_filter_by_connected_account() {
     assert_eq!(rows[0]["gross"], 2000, "{out}");
     let (code, out, err) = run_billd(
         &app,
-        &["report", "mrr", "--at", "2025-01-15", "--account", ACCT, "--format", "json"],
+        &[
+            "report",
+            "mrr",
+            "--at",
+            "2025-01-15",
+            "--account",
+            ACCT,
+            "--format",
+            "json",
+        ],
     );
     assert_eq!(code, 0, "{err}");
     let rows: Value = serde_json::from_str(&out).expect("json rows");
@@ -522,10 +564,26 @@ async fn a_connected_accounts_customer_and_subscriptions_are_changed_on_that_acc
     let customer = json!({"id": "cus_c1", "object": "customer", "email": null,
                           "created": JAN, "livemode": false});
     for (verb, at, body) in [
-        ("POST", "/v1/subscriptions", subscription_on_account(1, "active")),
-        ("GET", "/v1/subscriptions/sub_c1", subscription_on_account(1, "active")),
-        ("POST", "/v1/subscriptions/sub_c1", subscription_on_account(2, "active")),
-        ("DELETE", "/v1/subscriptions/sub_c1", subscription_on_account(2, "canceled")),
+        (
+            "POST",
+            "/v1/subscriptions",
+            subscription_on_account(1, "active"),
+        ),
+        (
+            "GET",
+            "/v1/subscriptions/sub_c1",
+            subscription_on_account(1, "active"),
+        ),
+        (
+            "POST",
+            "/v1/subscriptions/sub_c1",
+            subscription_on_account(2, "active"),
+        ),
+        (
+            "DELETE",
+            "/v1/subscriptions/sub_c1",
+            subscription_on_account(2, "canceled"),
+        ),
         ("POST", "/v1/customers/cus_c1", customer.clone()),
     ] {
         Mock::given(method(verb))
@@ -560,7 +618,11 @@ async fn a_connected_accounts_customer_and_subscriptions_are_changed_on_that_acc
     assert_eq!(status, 201, "{s}");
     let calls = sent(&mock, "/v1/subscriptions").await;
     assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].0.as_deref(), Some(ACCT), "sent with Stripe-Account");
+    assert_eq!(
+        calls[0].0.as_deref(),
+        Some(ACCT),
+        "sent with Stripe-Account"
+    );
     let store = open_store(app.dir.path());
     assert_eq!(
         count(

@@ -100,7 +100,10 @@ async fn until_applied(store: &Store, what: &str) {
         if left == 0 {
             return;
         }
-        assert!(Instant::now() < deadline, "{what}: {left} events never applied");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {left} events never applied"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -224,7 +227,10 @@ async fn crash_cycles_lose_nothing_double_nothing_and_leave_the_serial_replays_m
             .map(|&e| &ids[e])
             .filter(|id| !stored.contains(*id))
             .collect();
-        assert!(lost.is_empty(), "cycle {c}: acknowledged events were lost: {lost:?}");
+        assert!(
+            lost.is_empty(),
+            "cycle {c}: acknowledged events were lost: {lost:?}"
+        );
 
         // Restart; Stripe redelivers what got no 2xx, and some of what did.
         let daemon = Daemon::start(&config, SECRET);

@@ -109,9 +109,11 @@ async fn refused_then_recovered(
     .await;
     within(20, "a storage alert fires", || storage_alerted(receiver)).await;
     clear();
-    within(30, "the refused event is stored once redelivered", || async {
-        status_of(app, refused).await == 200
-    })
+    within(
+        30,
+        "the refused event is stored once redelivered",
+        || async { status_of(app, refused).await == 200 },
+    )
     .await;
     within(20, "/readyz says ready again", || async {
         readyz(app).await == 200
@@ -161,12 +163,14 @@ impl Tmpfs {
     fn path(&self) -> &Path {
         self.dir.path()
     }
-
 }
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
     }
 }
 
@@ -331,10 +335,13 @@ struct Cluster {
 
 impl Cluster {
     fn script(args: &[&str]) -> std::process::Output {
-        Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg-cluster.sh"))
-            .args(args)
-            .output()
-            .expect("scripts/pg-cluster.sh runs")
+        Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/pg-cluster.sh"
+        ))
+        .args(args)
+        .output()
+        .expect("scripts/pg-cluster.sh runs")
     }
 
     fn start() -> Cluster {

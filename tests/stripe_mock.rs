@@ -366,8 +366,11 @@ async fn stripe_slow_failing_or_limiting_is_retried_a_bounded_number_of_times() 
     Mock::given(method("POST"))
         .and(path("/v1/payment_intents"))
         .respond_with(
-            stripe_error(429, json!({"type": "invalid_request_error", "code": "rate_limit"}))
-                .insert_header("retry-after", "1"),
+            stripe_error(
+                429,
+                json!({"type": "invalid_request_error", "code": "rate_limit"}),
+            )
+            .insert_header("retry-after", "1"),
         )
         .mount(&mock)
         .await;
@@ -421,7 +424,11 @@ async fn stripe_slow_failing_or_limiting_is_retried_a_bounded_number_of_times() 
     // Nothing Stripe never confirmed is in the mirror.
     let store = open_store(app.dir.path());
     for table in ["customers", "subscriptions", "payments"] {
-        assert_eq!(count(&store, &format!("SELECT count(*) FROM {table}")), 0, "{table}");
+        assert_eq!(
+            count(&store, &format!("SELECT count(*) FROM {table}")),
+            0,
+            "{table}"
+        );
     }
     app.shutdown().await;
 }
@@ -515,7 +522,10 @@ async fn a_refund_whose_outcome_is_unknown_is_recorded_as_unknown_and_its_key_se
     for r in &sent {
         assert_eq!(r.headers.get("idempotency-key").unwrap(), key.as_str());
     }
-    assert_eq!(count(&store, "SELECT count(*) FROM refunds WHERE id = 're_u1'"), 1);
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM refunds WHERE id = 're_u1'"),
+        1
+    );
     app.shutdown().await;
 }
 
@@ -630,7 +640,10 @@ async fn an_interrupted_fetch_of_stripes_events_continues_after_the_last_page_it
     assert_eq!(count(&store, "SELECT count(*) FROM events"), 4);
     // All four applied, those of the interrupted run too; the first page read once.
     assert_eq!(
-        count(&store, "SELECT count(*) FROM events WHERE status = 'processed'"),
+        count(
+            &store,
+            "SELECT count(*) FROM events WHERE status = 'processed'"
+        ),
         4
     );
     assert_eq!(count(&store, "SELECT count(*) FROM customers"), 4);

@@ -80,7 +80,10 @@ async fn a_new_binary_migrates_an_old_database_while_events_wait_and_an_old_node
         assert_eq!(store.migrate_to(OLD_SCHEMA).unwrap(), OLD_SCHEMA);
         store
     });
-    let events: Vec<NewEvent> = Histories::build("up", 12, 2).iter().map(new_event).collect();
+    let events: Vec<NewEvent> = Histories::build("up", 12, 2)
+        .iter()
+        .map(new_event)
+        .collect();
     let (queued, later) = events.split_at(events.len() / 2);
     common::blocking(|| {
         for e in queued {
@@ -165,7 +168,10 @@ async fn a_database_newer_than_this_binary_is_refused_with_what_to_do() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(!out.status.success(), "{args:?} started on a newer database");
+        assert!(
+            !out.status.success(),
+            "{args:?} started on a newer database"
+        );
         assert!(
             said.contains("newer than this billd") && said.contains("upgrade billd"),
             "{args:?}: {said}"
