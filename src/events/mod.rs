@@ -782,6 +782,9 @@ mod tests {
                 );
             }
         }
-        assert!(failing > 60, "only {failing} types refused a malformed object");
+        assert!(
+            failing > 60,
+            "only {failing} types refused a malformed object"
+        );
     }
 }
