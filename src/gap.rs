@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     events::EnvelopeHeader,
     ingest::Ingest,
-    store::{Store, events::Inserted, events::NewEvent, gap},
+    store::{Store, events::Inserted, gap},
     stripe::{
         self,
         list::{self, Created, Query},
@@ -147,15 +147,7 @@ impl GapRepair {
         let listed = events.len();
         let mut missing = 0;
         for (header, payload) in events {
-            let event = NewEvent {
-                id: header.id,
-                type_: header.type_,
-                account: header.account,
-                livemode: header.livemode,
-                api_version: header.api_version,
-                created: header.created,
-                payload,
-            };
+            let event = header.into_new_event(payload);
             if self.ingest.submit(event).await? == Inserted::New {
                 missing += 1;
             }

@@ -129,6 +129,19 @@ async fn refused_then_recovered(
 
 // ---- a file system of its own ------------------------------------------------------
 
+/// True when the command that makes a fault succeeded; otherwise says why the test
+/// skips (a failure under `CI`, which runs as root).
+fn ran(what: &str, out: std::io::Result<std::process::Output>) -> bool {
+    let why = match out {
+        Ok(out) if out.status.success() => return true,
+        Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
+        Err(e) => e.to_string(),
+    };
+    assert!(std::env::var_os("CI").is_none(), "cannot {what}: {why}");
+    eprintln!("SKIPPED: cannot {what}: {why}");
+    false
+}
+
 /// A tmpfs mounted on a directory of its own, unmounted when dropped.
 struct Tmpfs {
     dir: tempfile::TempDir,
@@ -143,21 +156,7 @@ impl Tmpfs {
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(dir.path())
             .output();
-        match mounted {
-            Ok(out) if out.status.success() => Some(Tmpfs { dir }),
-            other => {
-                let why = match other {
-                    Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
-                    Err(e) => e.to_string(),
-                };
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "cannot mount a tmpfs for the disk faults: {why}"
-                );
-                eprintln!("SKIPPED: cannot mount a tmpfs for the disk faults: {why}");
-                None
-            }
-        }
+        ran("mount a tmpfs for the full disk", mounted).then(|| Tmpfs { dir })
     }
 
     fn path(&self) -> &Path {
@@ -276,21 +275,7 @@ impl ReadOnly {
         let wal = PathBuf::from(format!("{}-wal", db.display()));
         let files = vec![db.to_path_buf(), wal];
         let out = Command::new("chattr").arg("+i").args(&files).output();
-        match out {
-            Ok(out) if out.status.success() => Some(ReadOnly { files }),
-            other => {
-                let why = match other {
-                    Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
-                    Err(e) => e.to_string(),
-                };
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "cannot make the database read-only: {why}"
-                );
-                eprintln!("SKIPPED: cannot make the database read-only: {why}");
-                None
-            }
-        }
+        ran("make the database read-only", out).then(|| ReadOnly { files })
     }
 }
 

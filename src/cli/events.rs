@@ -10,7 +10,7 @@ use crate::{
     http::api::events::EventView,
     store::{
         StoreError, audit, checkpoints,
-        events::{self as inbox, Filter, Inserted, NewEvent, Status},
+        events::{self as inbox, Filter, Inserted, Status},
     },
     stripe::list::{self, Created, Query},
     time::{now_ms, parse_time, rfc3339, rfc3339_ms},
@@ -298,15 +298,7 @@ fn from_stripe(
                     conn.transaction_with_behavior(crate::store::TransactionBehavior::Immediate)?;
                 let mut stored = Vec::new();
                 for (header, payload) in events {
-                    let event = NewEvent {
-                        id: header.id,
-                        type_: header.type_,
-                        account: header.account,
-                        livemode: header.livemode,
-                        api_version: header.api_version,
-                        created: header.created,
-                        payload,
-                    };
+                    let event = header.into_new_event(payload);
                     if inbox::insert(&tx, &event, now_ms())? == Inserted::New {
                         stored.push((event.id, event.type_));
                     }

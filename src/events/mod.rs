@@ -76,6 +76,21 @@ struct WireHeader {
     data: HeaderData,
 }
 
+impl EnvelopeHeader {
+    /// The event to store: this header's fields and the whole body it came in.
+    pub fn into_new_event(self, payload: String) -> crate::store::events::NewEvent {
+        crate::store::events::NewEvent {
+            id: self.id,
+            type_: self.type_,
+            account: self.account,
+            livemode: self.livemode,
+            api_version: self.api_version,
+            created: self.created,
+            payload,
+        }
+    }
+}
+
 impl From<WireHeader> for EnvelopeHeader {
     fn from(w: WireHeader) -> Self {
         EnvelopeHeader {

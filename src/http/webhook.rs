@@ -19,11 +19,8 @@ use super::{
     metrics,
 };
 use crate::{
-    events::EnvelopeHeader,
-    ingest::IngestError,
-    objects::parse_json,
-    signature::SignatureError,
-    store::events::{Inserted, NewEvent},
+    events::EnvelopeHeader, ingest::IngestError, objects::parse_json, signature::SignatureError,
+    store::events::Inserted,
 };
 
 #[derive(Debug, Serialize)]
@@ -104,15 +101,7 @@ pub async fn receive(
         livemode = envelope.livemode,
     );
     let event_type = envelope.type_.clone();
-    let event = NewEvent {
-        id: envelope.id,
-        type_: envelope.type_,
-        account: envelope.account,
-        livemode: envelope.livemode,
-        api_version: envelope.api_version,
-        created: envelope.created,
-        payload: text.to_string(),
-    };
+    let event = envelope.into_new_event(text.to_string());
     let stored = state.ingest.submit(event).instrument(span.clone()).await;
     let _entered = span.enter();
     match stored {
