@@ -86,6 +86,8 @@ fn writer(
             }
         }
         let now = crate::time::now_ms();
+        // This process's workers hold back until the batch is committed.
+        store.set_ingest_waiting(true);
         let result = (|| -> Result<Vec<Inserted>, StoreError> {
             let tx =
                 conn.transaction_with_behavior(crate::store::TransactionBehavior::Immediate)?;
@@ -97,6 +99,7 @@ fn writer(
             tx.commit()?;
             Ok(outcomes)
         })();
+        store.set_ingest_waiting(false);
         match result {
             Ok(outcomes) => {
                 let any_new = outcomes.contains(&Inserted::New);

@@ -217,9 +217,12 @@ impl Worker {
         claim: impl Fn(&crate::store::Connection, i64) -> Result<Vec<Claimed>, StoreError>,
     ) -> Result<Vec<Step>, StoreError> {
         let mut conn = self.store.conn()?;
+        let holds_the_write_lock = conn.single_writer();
+        if holds_the_write_lock {
+            self.store.yield_to_ingest();
+        }
         let now = now_ms();
         let batch_started = Instant::now();
-        let holds_the_write_lock = conn.single_writer();
         let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut steps = Vec::new();
         let claimed = claim(&tx, now)?;

@@ -154,7 +154,14 @@ impl r2d2::ManageConnection for Manager {
 pub struct Store {
     pool: Pool,
     manager: std::sync::Arc<Manager>,
+    /// This process's ingest writer is waiting for SQLite's write lock
+    /// ([`Store::yield_to_ingest`]).
+    ingest_waiting: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// The longest a worker holds back for the ingest writer before it takes the lock
+/// anyway (the writer's commit takes about a millisecond).
+const YIELD_MAX: Duration = Duration::from_millis(2);
 
 impl Store {
     /// Opens (creating if needed) the SQLite database at `path`. Does not migrate.
@@ -225,7 +232,30 @@ impl Store {
         Ok(Store {
             pool,
             manager: std::sync::Arc::new(manager(Sync::Normal)),
+            ingest_waiting: Default::default(),
         })
+    }
+
+    /// Marks this process's ingest writer as wanting the write lock (`true`), or done.
+    pub(crate) fn set_ingest_waiting(&self, waiting: bool) {
+        self.ingest_waiting
+            .store(waiting, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Waits, at most [`YIELD_MAX`], while this process's ingest writer wants the write
+    /// lock: called by a worker before it takes the lock on SQLite (one writer at a
+    /// time). Without it, workers whose transactions follow one another win the lock
+    /// again and again while the writer sleeps in SQLite's busy handler (steps of up
+    /// to 100 ms), and a webhook waits that long for its 200.
+    pub(crate) fn yield_to_ingest(&self) {
+        let started = std::time::Instant::now();
+        while self
+            .ingest_waiting
+            .load(std::sync::atomic::Ordering::Acquire)
+            && started.elapsed() < YIELD_MAX
+        {
+            std::thread::sleep(Duration::from_micros(100));
+        }
     }
 
     pub fn backend(&self) -> Backend {
