@@ -190,17 +190,25 @@ async fn app_on(db: PathBuf, receiver: &MockServer) -> TestApp {
 
 // ---- SQLite ------------------------------------------------------------------------
 
+/// An alert receiver and an app on the SQLite database `db` that took one event
+/// before the fault: (receiver, app, that event).
+async fn healthy_on(db: PathBuf) -> (MockServer, TestApp, Value) {
+    let receiver = alert_receiver().await;
+    let app = app_on(db, &receiver).await;
+    let before = event(1);
+    assert_eq!(status_of(&app, &before).await, 200);
+    assert_eq!(app.settled("evt_fault_00001").await, Status::Processed);
+    (receiver, app, before)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_locked_beyond_the_busy_timeout_is_a_503_and_recovers_when_released() {
     if common::on_postgres() {
         return;
     }
-    let receiver = alert_receiver().await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("billd.sqlite");
-    let app = app_on(db.clone(), &receiver).await;
-    let before = event(1);
-    assert_eq!(status_of(&app, &before).await, 200);
+    let (receiver, app, before) = healthy_on(db.clone()).await;
 
     // Another process takes the write lock and keeps it.
     let lock = rusqlite::Connection::open(&db).unwrap();
@@ -223,10 +231,7 @@ async fn a_full_disk_is_a_503_and_recovers_when_space_is_freed() {
     let Some(fs) = Tmpfs::mount("24m") else {
         return;
     };
-    let receiver = alert_receiver().await;
-    let app = app_on(fs.path().join("billd.sqlite"), &receiver).await;
-    let before = event(1);
-    assert_eq!(status_of(&app, &before).await, 200);
+    let (receiver, app, before) = healthy_on(fs.path().join("billd.sqlite")).await;
 
     // Fill what is left of the disk.
     let filler = fs.path().join("filler");
@@ -290,13 +295,9 @@ async fn a_read_only_database_file_is_a_503_and_recovers_when_writable_again() {
     if common::on_postgres() {
         return;
     }
-    let receiver = alert_receiver().await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("billd.sqlite");
-    let app = app_on(db.clone(), &receiver).await;
-    let before = event(1);
-    assert_eq!(status_of(&app, &before).await, 200);
-    assert_eq!(app.settled("evt_fault_00001").await, Status::Processed);
+    let (receiver, app, before) = healthy_on(db.clone()).await;
 
     let Some(read_only) = ReadOnly::set(&db) else {
         return;
