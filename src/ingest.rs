@@ -86,8 +86,10 @@ fn writer(
             }
         }
         let now = crate::time::now_ms();
-        // This process's workers hold back until the batch is committed.
-        store.set_ingest_waiting(true);
+        // SQLite: this process's turn at the write lock, taken ahead of the workers.
+        let turn = conn
+            .single_writer()
+            .then(|| store.write_turn(crate::store::gate::Writer::Ingest));
         let result = (|| -> Result<Vec<Inserted>, StoreError> {
             let tx =
                 conn.transaction_with_behavior(crate::store::TransactionBehavior::Immediate)?;
@@ -99,7 +101,7 @@ fn writer(
             tx.commit()?;
             Ok(outcomes)
         })();
-        store.set_ingest_waiting(false);
+        drop(turn);
         match result {
             Ok(outcomes) => {
                 let any_new = outcomes.contains(&Inserted::New);

@@ -14,8 +14,24 @@ use tracing_subscriber::{EnvFilter, Layer, fmt, layer::SubscriberExt, util::Subs
 
 use crate::config::{LogConfig, LogFormat};
 
-/// Keeps the file writer flushing; drop it last.
-pub struct Guard(#[allow(dead_code)] Option<WorkerGuard>);
+/// Keeps the writer threads flushing; drop it last.
+pub struct Guard(#[allow(dead_code)] Vec<WorkerGuard>);
+
+/// Log lines are formatted on the thread that logs and written by a thread of their own,
+/// so a request never waits for a `write(2)` to a pipe, a terminal or a disk. The queue
+/// is never lossy: when the writer falls this far behind, loggers wait for it rather
+/// than lose a line (DESIGN §6: every received event and every apply is logged).
+fn writer<W: std::io::Write + Send + 'static>(
+    sink: W,
+) -> (tracing_appender::non_blocking::NonBlocking, WorkerGuard) {
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(LINES_QUEUED)
+        .finish(sink)
+}
+
+/// Lines queued per sink before loggers wait (a few MB at most).
+const LINES_QUEUED: usize = 16_384;
 
 /// The PostgreSQL driver logs every statement's parameters at debug level: payloads,
 /// emails, token hashes. Its records stop at `warn`, whatever level is asked for
@@ -38,17 +54,22 @@ pub fn init_daemon(config: &LogConfig) -> anyhow::Result<Guard> {
         LogFormat::Human => false,
         LogFormat::Auto => !std::io::stdout().is_terminal(),
     };
+    let (stdout_writer, stdout_guard) = writer(std::io::stdout());
     let stdout = if json_stdout {
         // The span list alone: the current span would repeat its last entry.
         fmt::layer()
             .json()
             .with_current_span(false)
             .with_span_list(true)
+            .with_writer(stdout_writer)
             .boxed()
     } else {
-        fmt::layer().with_target(false).boxed()
+        fmt::layer()
+            .with_target(false)
+            .with_writer(stdout_writer)
+            .boxed()
     };
-    let (file, guard) = if config.dir.as_os_str().is_empty() {
+    let (file, file_guard) = if config.dir.as_os_str().is_empty() {
         (None, None)
     } else {
         crate::process::private_dir(&config.dir).map_err(|e| {
@@ -68,7 +89,7 @@ pub fn init_daemon(config: &LogConfig) -> anyhow::Result<Guard> {
                     config.dir.display()
                 )
             })?;
-        let (writer, guard) = tracing_appender::non_blocking(appender);
+        let (writer, guard) = writer(appender);
         let layer = fmt::layer()
             .json()
             .with_current_span(false)
@@ -82,7 +103,12 @@ pub fn init_daemon(config: &LogConfig) -> anyhow::Result<Guard> {
         .with(file)
         .try_init()
         .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))?;
-    Ok(Guard(guard))
+    Ok(Guard(
+        [Some(stdout_guard), file_guard]
+            .into_iter()
+            .flatten()
+            .collect(),
+    ))
 }
 
 /// Logging for one-shot subcommands: warnings and errors on stderr.

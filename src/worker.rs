@@ -141,6 +141,11 @@ impl Failure {
 /// workers skip them, so stopping early would only make them skip more).
 const BATCH_TIME: Duration = Duration::from_millis(5);
 
+/// Longest a batch keeps adding events on SQLite while this process's ingest writer
+/// waits for its turn ([`crate::store::gate`]): about as long as an ingest commit, so
+/// the lock's time is shared about evenly while a burst arrives.
+const BATCH_TIME_INGEST_WAITING: Duration = Duration::from_millis(1);
+
 /// What one step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -218,17 +223,22 @@ impl Worker {
     ) -> Result<Vec<Step>, StoreError> {
         let mut conn = self.store.conn()?;
         let holds_the_write_lock = conn.single_writer();
-        if holds_the_write_lock {
-            self.store.yield_to_ingest();
-        }
+        // SQLite: this process's turn at the write lock, for the whole transaction.
+        let _turn =
+            holds_the_write_lock.then(|| self.store.write_turn(crate::store::gate::Writer::Worker));
         let now = now_ms();
         let batch_started = Instant::now();
         let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut steps = Vec::new();
         let claimed = claim(&tx, now)?;
         for event in claimed {
-            if holds_the_write_lock && !steps.is_empty() && batch_started.elapsed() >= BATCH_TIME {
-                break;
+            if holds_the_write_lock && !steps.is_empty() {
+                let elapsed = batch_started.elapsed();
+                if elapsed >= BATCH_TIME
+                    || (elapsed >= BATCH_TIME_INGEST_WAITING && self.store.ingest_waiting())
+                {
+                    break;
+                }
             }
             let step = self.apply_one(&mut tx, event, now)?;
             let busy = matches!(step, Step::Busy { .. });

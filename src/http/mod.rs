@@ -137,7 +137,7 @@ pub fn router(state: AppState) -> Router {
     };
     Router::new()
         .route(
-            "/stripe/webhook",
+            request_id::WEBHOOK_ROUTE,
             post(webhook::receive).route_layer(middleware::from_fn_with_state(
                 state.clone(),
                 webhook::guard,

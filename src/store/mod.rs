@@ -19,6 +19,7 @@ pub mod db;
 pub mod events;
 pub mod flags;
 pub mod gap;
+pub(crate) mod gate;
 pub mod idempotency;
 mod migrations;
 pub mod mirror;
@@ -154,14 +155,9 @@ impl r2d2::ManageConnection for Manager {
 pub struct Store {
     pool: Pool,
     manager: std::sync::Arc<Manager>,
-    /// This process's ingest writer is waiting for SQLite's write lock
-    /// ([`Store::yield_to_ingest`]).
-    ingest_waiting: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// How this process's ingest writer and workers take turns at SQLite's write lock.
+    gate: std::sync::Arc<gate::WriteGate>,
 }
-
-/// The longest a worker holds back for the ingest writer before it takes the lock
-/// anyway (the writer's commit takes about a millisecond).
-const YIELD_MAX: Duration = Duration::from_millis(2);
 
 impl Store {
     /// Opens (creating if needed) the SQLite database at `path`. Does not migrate.
@@ -232,30 +228,21 @@ impl Store {
         Ok(Store {
             pool,
             manager: std::sync::Arc::new(manager(Sync::Normal)),
-            ingest_waiting: Default::default(),
+            gate: Default::default(),
         })
     }
 
-    /// Marks this process's ingest writer as wanting the write lock (`true`), or done.
-    pub(crate) fn set_ingest_waiting(&self, waiting: bool) {
-        self.ingest_waiting
-            .store(waiting, std::sync::atomic::Ordering::Release);
+    /// This process's turn at SQLite's write lock ([`gate::WriteGate`]), held until the
+    /// answer is dropped: the ingest writer takes it before its batch, a worker before
+    /// its apply transaction.
+    pub(crate) fn write_turn(&self, who: gate::Writer) -> gate::Turn<'_> {
+        self.gate.turn(who)
     }
 
-    /// Waits, at most [`YIELD_MAX`], while this process's ingest writer wants the write
-    /// lock: called by a worker before it takes the lock on SQLite (one writer at a
-    /// time). Without it, workers whose transactions follow one another win the lock
-    /// again and again while the writer sleeps in SQLite's busy handler (steps of up
-    /// to 100 ms), and a webhook waits that long for its 200.
-    pub(crate) fn yield_to_ingest(&self) {
-        let started = std::time::Instant::now();
-        while self
-            .ingest_waiting
-            .load(std::sync::atomic::Ordering::Acquire)
-            && started.elapsed() < YIELD_MAX
-        {
-            std::thread::sleep(Duration::from_micros(100));
-        }
+    /// Whether this process's ingest writer is waiting for its turn: a worker ends its
+    /// batch early rather than keep a webhook waiting.
+    pub(crate) fn ingest_waiting(&self) -> bool {
+        self.gate.ingest_waiting()
     }
 
     pub fn backend(&self) -> Backend {
