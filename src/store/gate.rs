@@ -36,8 +36,10 @@ impl State {
     fn may_go(&self, who: Writer) -> bool {
         !self.held
             && match who {
-                Writer::Ingest => !(self.last_was_ingest && self.workers_waiting > 0),
-                Writer::Worker => !(self.ingest_waiting && !self.last_was_ingest),
+                // Behind a waiting worker if the last turn was its own.
+                Writer::Ingest => !self.last_was_ingest || self.workers_waiting == 0,
+                // Behind the waiting ingest writer unless the last turn was its.
+                Writer::Worker => !self.ingest_waiting || self.last_was_ingest,
             }
     }
 
