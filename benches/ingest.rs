@@ -25,6 +25,10 @@
 //! - `BENCH_WORKERS` billd's `[workers] count`, `BENCH_LOG_LEVEL` its `[log] level`
 //!   (default billd's: a line per delivery), `BENCH_MINIMAL=0` skips the minimal
 //!   server, `BENCH_FSYNCS` writes of the fsync probe (default 200)
+//! - `BENCH_HISTORY=N` (SQLite) fills the database with N events already processed and
+//!   their objects (N/10 customers and payments, N/20 subscriptions and invoices, random
+//!   ids, 1 KB payloads) before the burst, and the one-worker database with a copy: what
+//!   applying costs once the inbox and the mirror hold a history
 //! - `BENCH_PERF=FILE` records `perf record -g` of the (first) daemon from the first
 //!   delivery to the end of the drain into FILE
 //! - PostgreSQL: `BENCH_POSTGRES=postgres://user@host:port/postgres` (an admin URL; each
@@ -176,6 +180,107 @@ fn status_mib(pid: u32, field: &str) -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// CPU seconds (user + system) `pid` has used so far; `None`: this process.
+fn cpu_secs(pid: Option<u32>) -> f64 {
+    let path = pid.map_or("/proc/self/stat".to_string(), |p| format!("/proc/{p}/stat"));
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    // The fields after the command (which may hold spaces) and its closing parenthesis.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks of 1/100 s.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Fills a migrated SQLite database with `n` processed events and their objects, in
+/// transactions of 100,000 rows, printing progress.
+fn fill_history(store: &Store, n: usize) {
+    const CHUNK: usize = 100_000;
+    let started = Instant::now();
+    let conn = store.conn().unwrap();
+    conn.execute_batch("PRAGMA cache_size = -262144").unwrap();
+    let now_ms = billd::time::now_ms();
+    let created = billd::time::now_secs() - 3 * 365 * 86_400;
+    // (table, rows per event, the INSERT's columns, their values for row x)
+    let tables: [(&str, usize, &str, String); 5] = [
+        (
+            "events",
+            1,
+            "id, type, livemode, api_version, created, received_at_ms, payload, status, attempts, next_attempt_ms, processed_at_ms",
+            format!(
+                "'evt_' || lower(hex(randomblob(12))),                  CASE x % 5 WHEN 0 THEN 'customer.updated' WHEN 1 THEN 'invoice.paid'                  WHEN 2 THEN 'charge.succeeded' WHEN 3 THEN 'payment_intent.succeeded'                  ELSE 'customer.subscription.updated' END,                  0, '2024-06-20', {created} + x / 50, {now_ms} - 1000000000 + x,                  '{{\"object\":\"event\",\"pad\":\"' || hex(zeroblob(480)) || '\"}}',                  'processed', 1, 0, {now_ms} - 1000000000 + x"
+            ),
+        ),
+        (
+            "customers",
+            10,
+            "id, email, currency, created, raw, ev_created, ev_seq",
+            format!(
+                "'cus_' || lower(hex(randomblob(7))), 'h' || x || '@example.com', 'usd',                  {created} + x, '{{}}', {created} + x, x"
+            ),
+        ),
+        (
+            "payments",
+            10,
+            "id, charge, customer, amount, currency, status, created, raw, ev_created, ev_seq",
+            format!(
+                "'pi_' || lower(hex(randomblob(12))), 'ch_' || lower(hex(randomblob(12))),                  'cus_' || lower(hex(randomblob(7))), 500 + x % 5000, 'usd',                  CASE WHEN x % 20 = 0 THEN 'failed' ELSE 'succeeded' END,                  {created} + x, '{{}}', {created} + x, x"
+            ),
+        ),
+        (
+            "subscriptions",
+            20,
+            "id, customer, status, price, quantity, currency, current_period_start, current_period_end, created, raw, ev_created, ev_seq",
+            format!(
+                "'sub_' || lower(hex(randomblob(12))), 'cus_' || lower(hex(randomblob(7))),                  CASE WHEN x % 4 = 0 THEN 'canceled' ELSE 'active' END, 'price_monthly', 1,                  'usd', {created} + x, {created} + x + 2592000, {created} + x, '{{}}',                  {created} + x, x"
+            ),
+        ),
+        (
+            "invoices",
+            20,
+            "id, customer, status, currency, amount_due, amount_paid, total, created, raw, ev_created, ev_seq",
+            format!(
+                "'in_' || lower(hex(randomblob(12))), 'cus_' || lower(hex(randomblob(7))),                  'paid', 'usd', 2000, 2000, 2000, {created} + x, '{{}}', {created} + x, x"
+            ),
+        ),
+    ];
+    for (table, per, columns, values) in &tables {
+        let rows = n / per;
+        let mut done = 0;
+        while done < rows {
+            let (from, to) = (done + 1, (done + CHUNK).min(rows));
+            conn.execute_batch(&format!(
+                "BEGIN; WITH RECURSIVE n(x) AS (SELECT {from} UNION ALL SELECT x + 1 FROM n WHERE x < {to})                  INSERT INTO {table} ({columns}) SELECT {values} FROM n; COMMIT;"
+            ))
+            .unwrap();
+            done = to;
+            eprint!(
+                "\rhistory: {table} {done}/{rows} ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    eprintln!();
+    println!(
+        "history: {n} processed events, {} customers, {} payments, {} subscriptions, {} invoices, filled in {:.0} s",
+        n / 10,
+        n / 10,
+        n / 20,
+        n / 20,
+        started.elapsed().as_secs_f64()
+    );
 }
 
 fn count_status(store: &Store, status: &str) -> i64 {
@@ -384,7 +489,8 @@ fn ingest(work: &Workload, urls: &[String], concurrency: usize) -> Ingest {
 }
 
 /// The minimal server: this benchmark's own binary, run as a separate process.
-fn minimal_run(dir: &Path, work: &Workload, concurrency: usize) -> (Ingest, f64) {
+/// The minimal server's run, its peak RSS (MiB) and the CPU seconds it used.
+fn minimal_run(dir: &Path, work: &Workload, concurrency: usize) -> (Ingest, f64, f64) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .env(minimal::ROLE, dir.join("minimal.sqlite"))
         .env("STRIPE_WEBHOOK_SECRET", SECRET)
@@ -394,14 +500,16 @@ fn minimal_run(dir: &Path, work: &Workload, concurrency: usize) -> (Ingest, f64)
         .expect("the minimal server starts");
     let line = wait_for_line(&mut child, minimal::SERVING);
     let addr = line.rsplit(' ').next().unwrap();
+    let cpu = cpu_secs(Some(child.id()));
     let run = ingest(
         work,
         &[format!("http://{addr}/stripe/webhook")],
         concurrency,
     );
+    let cpu = cpu_secs(Some(child.id())) - cpu;
     let rss = status_mib(child.id(), "VmHWM:");
     stop(child);
-    (run, rss)
+    (run, rss, cpu)
 }
 
 /// `perf record -g` of `pid` until stopped with SIGINT.
@@ -467,10 +575,11 @@ fn main() {
 
     let minimal = (std::env::var("BENCH_MINIMAL").as_deref() != Ok("0"))
         .then(|| minimal_run(dir.path(), &work, concurrency));
-    if let Some((run, rss)) = &minimal {
+    if let Some((run, rss, cpu)) = &minimal {
         println!(
-            "minimal server: ingest {} | peak RSS {rss:.1} MiB",
-            run.line()
+            "minimal server: ingest {} | peak RSS {rss:.1} MiB | CPU {:.0} µs per delivery",
+            run.line(),
+            cpu * 1e6 / run.latencies.len() as f64
         );
     }
 
@@ -479,6 +588,22 @@ fn main() {
         .map(|l| format!("level = \"{l},billd::app=info\"\n"))
         .unwrap_or_default();
     let (database, store) = fresh_database(dir.path(), "ingest");
+    let history = env_usize("BENCH_HISTORY", 0);
+    if history > 0 {
+        assert_eq!(
+            backend, "sqlite",
+            "BENCH_HISTORY fills SQLite databases only"
+        );
+        store.migrate().unwrap();
+        fill_history(&store, history);
+        std::fs::copy(
+            dir.path().join("ingest.sqlite"),
+            dir.path().join("apply.sqlite"),
+        )
+        .unwrap();
+    }
+    // Processed events of the burst (the history's are processed already).
+    let processed = |store: &Store| count_status(store, "processed") - history as i64;
     let mut configs = Vec::new();
     let mut running = Vec::new();
     for n in 0..nodes {
@@ -506,13 +631,16 @@ fn main() {
     let urls: Vec<String> = running.iter().map(|n| n.url.clone()).collect();
 
     let perf = perf_start(running[0].child.id());
+    let billd_cpu = || -> f64 { running.iter().map(|n| cpu_secs(Some(n.child.id()))).sum() };
+    let (cpu_start, bench_cpu_start) = (billd_cpu(), cpu_secs(None));
     let started = Instant::now();
     let run = ingest(&work, &urls, concurrency);
-    let during = count_status(&store, "processed");
+    let during = processed(&store);
     let ingest_end = started.elapsed().as_secs_f64();
+    let (cpu_ingest, bench_cpu) = (billd_cpu(), cpu_secs(None) - bench_cpu_start);
     let (mut last, mut progressed) = (during, Instant::now());
     loop {
-        let processed = count_status(&store, "processed");
+        let processed = processed(&store);
         if processed >= total as i64 {
             break;
         }
@@ -528,6 +656,8 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let applied_secs = started.elapsed().as_secs_f64();
+    let cpu_drain = billd_cpu() - cpu_ingest;
+    let cpu_ingest = cpu_ingest - cpu_start;
     if let Some(perf) = perf {
         let _ = Command::new("kill")
             .args(["-INT", &perf.id().to_string()])
@@ -555,7 +685,7 @@ fn main() {
     let drain_secs = applied_secs - ingest_end;
     let drain_rate = (total as i64 - during) as f64 / drain_secs.max(1e-9);
     println!("billd: ingest {}", run.line());
-    if let Some((m, _)) = &minimal {
+    if let Some((m, _, _)) = &minimal {
         println!(
             "billd/minimal: req/s {:.2}×, p99 {:.2}×",
             run.rate() / m.rate(),
@@ -570,13 +700,25 @@ fn main() {
     );
     println!("billd: all {total} events applied {applied_secs:.2} s after the first delivery");
     println!(
+        "CPU: billd {cpu_ingest:.2} s while ingest ran ({:.2} cores, {:.0} µs per delivery, its applies included), \
+         {cpu_drain:.2} s for the drain ({:.0} µs per event applied); the load generator {bench_cpu:.2} s ({:.0} µs per delivery)",
+        cpu_ingest / run.secs,
+        cpu_ingest * 1e6 / run.latencies.len() as f64,
+        cpu_drain * 1e6 / (total as i64 - during).max(1) as f64,
+        bench_cpu * 1e6 / run.latencies.len() as f64,
+    );
+    println!(
         "billd: RSS peak {peak:.1} MiB, idle {idle:.1} MiB (largest node) | start to ready {:.0} ms fresh database, {:.0} ms restart over the full inbox",
         fresh_ready.as_secs_f64() * 1000.0,
         restart_ready.as_secs_f64() * 1000.0,
     );
 
     // One worker stepping alone over a pre-filled inbox of the same events.
-    let (_, store) = fresh_database(dir.path(), "apply");
+    let store = if history > 0 {
+        Store::open(&dir.path().join("apply.sqlite"), 2, Duration::from_secs(5)).unwrap()
+    } else {
+        fresh_database(dir.path(), "apply").1
+    };
     store.migrate().unwrap();
     {
         let mut conn = store.conn().unwrap();
@@ -620,7 +762,7 @@ fn main() {
     println!("one worker alone over the pre-filled inbox: {alone:.0} events/s");
 
     println!("issue 9 targets:");
-    if let Some((m, _)) = &minimal {
+    if let Some((m, _, _)) = &minimal {
         let (ratio, p99) = (run.rate() / m.rate(), run.p99() / m.p99());
         println!(
             "  ingest ≥ 0.85× minimal: {ratio:.2}× {}; p99 ≤ 1.5× minimal: {p99:.2}× {}",

@@ -10,7 +10,12 @@
 use std::io::IsTerminal;
 
 use tracing_appender::non_blocking::WorkerGuard;
-use tracing_subscriber::{EnvFilter, Layer, fmt, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{
+    EnvFilter, Layer,
+    fmt::{self, writer::MakeWriterExt},
+    layer::SubscriberExt,
+    util::SubscriberInitExt,
+};
 
 use crate::config::{LogConfig, LogFormat};
 
@@ -21,14 +26,20 @@ pub struct Guard(#[allow(dead_code)] Vec<WorkerGuard>);
 /// so a request never waits for a `write(2)` to a pipe, a terminal or a disk. The queue
 /// is never lossy: when the writer falls this far behind, loggers wait for it rather
 /// than lose a line (DESIGN §6: every received event and every apply is logged).
+///
+/// The writer thread writes every line it finds queued into a buffer and flushes it once
+/// the queue is empty: a burst of lines costs one `write(2)`, not one each.
 fn writer<W: std::io::Write + Send + 'static>(
     sink: W,
 ) -> (tracing_appender::non_blocking::NonBlocking, WorkerGuard) {
     tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .buffered_lines_limit(LINES_QUEUED)
-        .finish(sink)
+        .finish(std::io::BufWriter::with_capacity(WRITE_BUFFER, sink))
 }
+
+/// Bytes gathered before a write when the queue stays full (a few hundred lines).
+const WRITE_BUFFER: usize = 64 * 1024;
 
 /// Lines queued per sink before loggers wait (a few MB at most).
 const LINES_QUEUED: usize = 16_384;
@@ -55,22 +66,8 @@ pub fn init_daemon(config: &LogConfig) -> anyhow::Result<Guard> {
         LogFormat::Auto => !std::io::stdout().is_terminal(),
     };
     let (stdout_writer, stdout_guard) = writer(std::io::stdout());
-    let stdout = if json_stdout {
-        // The span list alone: the current span would repeat its last entry.
-        fmt::layer()
-            .json()
-            .with_current_span(false)
-            .with_span_list(true)
-            .with_writer(stdout_writer)
-            .boxed()
-    } else {
-        fmt::layer()
-            .with_target(false)
-            .with_writer(stdout_writer)
-            .boxed()
-    };
-    let (file, file_guard) = if config.dir.as_os_str().is_empty() {
-        (None, None)
+    let file = if config.dir.as_os_str().is_empty() {
+        None
     } else {
         crate::process::private_dir(&config.dir).map_err(|e| {
             anyhow::anyhow!(
@@ -89,26 +86,43 @@ pub fn init_daemon(config: &LogConfig) -> anyhow::Result<Guard> {
                     config.dir.display()
                 )
             })?;
-        let (writer, guard) = writer(appender);
-        let layer = fmt::layer()
+        Some(writer(appender))
+    };
+    // The span list alone: the current span would repeat its last entry.
+    fn json<S, W>(writer: W) -> impl Layer<S> + Send + Sync
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+        W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
+    {
+        fmt::layer()
             .json()
             .with_current_span(false)
             .with_span_list(true)
-            .with_writer(writer);
-        (Some(layer), Some(guard))
+            .with_writer(writer)
+    }
+    let mut guards = vec![stdout_guard];
+    let layer = match (json_stdout, file) {
+        // Both sinks in JSON: each line formatted once and written to both.
+        (true, Some((file_writer, guard))) => {
+            guards.push(guard);
+            json(stdout_writer.and(file_writer)).boxed()
+        }
+        (true, None) => json(stdout_writer).boxed(),
+        (false, file) => {
+            let human = fmt::layer().with_target(false).with_writer(stdout_writer);
+            let file = file.map(|(file_writer, guard)| {
+                guards.push(guard);
+                json(file_writer)
+            });
+            human.and_then(file).boxed()
+        }
     };
     tracing_subscriber::registry()
         .with(filter(&config.level))
-        .with(stdout)
-        .with(file)
+        .with(layer)
         .try_init()
         .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))?;
-    Ok(Guard(
-        [Some(stdout_guard), file_guard]
-            .into_iter()
-            .flatten()
-            .collect(),
-    ))
+    Ok(Guard(guards))
 }
 
 /// Logging for one-shot subcommands: warnings and errors on stderr.

@@ -129,6 +129,32 @@ async fn card_numbers_emails_secrets_and_tokens_never_reach_the_logs() {
         files.contains("evt_logs_1"),
         "the log file lacks the event id"
     );
+    // A stored delivery logs one line at info, with its outcome; the generic request
+    // line of a webhook answered 2xx is at debug, while a rejected one keeps it. Both sinks hold
+    // the same JSON lines.
+    let received: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("evt_logs_1") && l.contains("webhook received"))
+        .collect();
+    assert_eq!(received.len(), 1, "{stdout}");
+    assert!(
+        received[0].contains(r#""outcome":"stored""#),
+        "{}",
+        received[0]
+    );
+    let webhook_request = |status: &str| {
+        stdout.lines().any(|l| {
+            l.contains(r#""level":"INFO""#)
+                && l.contains(r#""message":"request""#)
+                && l.contains(r#""route":"/stripe/webhook""#)
+                && l.contains(&format!(r#""status":{status}"#))
+        })
+    };
+    assert!(!webhook_request("200"), "{stdout}");
+    assert!(webhook_request("400"), "{stdout}");
+    for line in stdout.lines().filter(|l| l.contains("evt_logs_")) {
+        assert!(files.contains(line), "not in the file: {line}");
+    }
     assert!(
         files.contains("customer.created"),
         "the log file lacks the event type"
