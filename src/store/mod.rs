@@ -365,6 +365,13 @@ fn configure(
             Sync::Normal => "NORMAL",
         },
     )?;
+    if sync == Sync::Full {
+        // The ingest writer never checkpoints: copying the WAL back into the database
+        // would happen inside its commit, while webhooks wait for their 200. Every
+        // other connection's commits checkpoint as usual (the workers commit whenever
+        // events were stored).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    }
     Ok(())
 }
 
