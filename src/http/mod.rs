@@ -137,8 +137,6 @@ pub fn router(state: AppState) -> Router {
     };
     Router::new()
         .route(
-            // A literal, as every route here (tests/openapi.rs reads them); the same
-            // path as `request_id::WEBHOOK_ROUTE`.
             "/stripe/webhook",
             post(webhook::receive).route_layer(middleware::from_fn_with_state(
                 state.clone(),

@@ -2,7 +2,7 @@
 //! store the event durably, answer. No handler work happens here (DESIGN §5.3).
 
 use axum::{
-    Json,
+    Extension, Json,
     body::Bytes,
     extract::{Request, State},
     http::HeaderMap,
@@ -17,6 +17,7 @@ use super::{
     error::ApiError,
     limits::{ClientAddr, Limited},
     metrics,
+    request_id::OutcomeLogged,
 };
 use crate::{
     events::EnvelopeHeader, ingest::IngestError, objects::parse_json, signature::SignatureError,
@@ -60,7 +61,7 @@ pub async fn receive(
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Received>, ApiError> {
+) -> Result<(Extension<OutcomeLogged>, Json<Received>), ApiError> {
     let Some(header) = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok())
@@ -114,10 +115,13 @@ pub async fn receive(
                 &[("type", &event_type), ("outcome", outcome)],
             );
             tracing::info!(outcome, "webhook received");
-            Ok(Json(Received {
-                received: true,
-                duplicate,
-            }))
+            Ok((
+                Extension(OutcomeLogged),
+                Json(Received {
+                    received: true,
+                    duplicate,
+                }),
+            ))
         }
         Err(e @ IngestError::Storage(_)) | Err(e @ IngestError::Closed) => {
             metrics::webhook("not_stored");

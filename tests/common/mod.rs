@@ -220,6 +220,30 @@ pub fn fixture_as(name: &str, id: &str) -> Value {
     v
 }
 
+/// A case of `tests/fixtures/signatures.json`: a header, and the verdict Stripe's own
+/// library gives it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SignatureVector {
+    pub name: String,
+    pub payload: String,
+    pub header: String,
+    pub secrets: Vec<String>,
+    pub now: i64,
+    pub tolerance: u64,
+    pub valid: bool,
+}
+
+/// Every case of `tests/fixtures/signatures.json`.
+pub fn signature_vectors() -> Vec<SignatureVector> {
+    #[derive(serde::Deserialize)]
+    struct Vectors {
+        cases: Vec<SignatureVector>,
+    }
+    let text = include_str!("../fixtures/signatures.json");
+    let vectors: Vectors = serde_json::from_str(text).expect("the signature vectors");
+    vectors.cases
+}
+
 pub fn sign(body: &str, secret: &str, t: i64) -> String {
     billd::signature::sign(body.as_bytes(), secret, t)
 }
