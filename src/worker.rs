@@ -1,18 +1,21 @@
 //! Workers: apply stored events to the mirror.
 //!
-//! [`Worker::step_batch`] claims due events inside one immediate transaction and applies
-//! each under a savepoint of its own, recording its new status in that same
-//! transaction, so an event's effect lands exactly once even across crashes, several
-//! workers and several processes sharing the database. A failing (or panicking)
-//! handler rolls back to its savepoint (the rest of the batch stands), and the event is
-//! retried with exponential backoff and jitter until `max_attempts`, then `dead`.
+//! [`Worker::step_batch`] claims due events inside one immediate transaction, applies
+//! them and records their new status in that same transaction, so an event's effect
+//! lands exactly once even across crashes, several workers and several processes
+//! sharing the database. A batch runs first without savepoints (fewer round trips on
+//! PostgreSQL); if one of its handlers fails (or panics), the batch rolls back and runs
+//! again with a savepoint per event, where the failure rolls back alone (the rest of the
+//! batch stands), and the event is retried with exponential backoff and jitter until
+//! `max_attempts`, then `dead`.
 //!
 //! On PostgreSQL the claim locks the events' rows (`FOR UPDATE SKIP LOCKED`), so workers
 //! of every node apply in parallel; before a handler reads anything, its worker takes a
-//! try-lock on every object the event names, and an event whose object another worker
-//! holds is left waiting ([`Step::Busy`], no attempt counted).
+//! try-lock on every object the batch's events name (one round trip), and an event whose
+//! object another worker holds is left waiting ([`Step::Busy`], no attempt counted).
 
 use std::{
+    collections::HashSet,
     panic::{AssertUnwindSafe, catch_unwind},
     sync::Arc,
     time::{Duration, Instant},
@@ -146,6 +149,53 @@ const BATCH_TIME: Duration = Duration::from_millis(5);
 /// the lock's time is shared about evenly while a burst arrives.
 const BATCH_TIME_INGEST_WAITING: Duration = Duration::from_millis(1);
 
+/// How a batch keeps its events apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isolation {
+    /// No savepoints (two round trips per event fewer on PostgreSQL): one failing event
+    /// rolls the whole batch back, and it runs again [`Isolation::PerEvent`].
+    Together,
+    /// A savepoint per event: a failing event rolls back alone and its failure is
+    /// recorded, while the rest of the batch stands.
+    PerEvent,
+}
+
+/// What a batch did to one claimed event, reported once the batch committed.
+struct Done {
+    event: Claimed,
+    duration_ms: f64,
+    verdict: Verdict,
+}
+
+enum Verdict {
+    /// Applied (`processed`) or decided against (`ignored`); the status is written with
+    /// the rest of the batch's.
+    Finished {
+        status: Status,
+        note: Option<String>,
+    },
+    /// Another transaction holds one of its objects: it waits, no attempt counted.
+    Busy,
+    /// Rolled back and recorded: retried at `next`, or dead.
+    Failed {
+        error: String,
+        attempts: i64,
+        next: Option<i64>,
+        permanent: bool,
+    },
+}
+
+/// The span an event's apply and its report are logged in.
+fn apply_span(event: &Claimed) -> tracing::Span {
+    tracing::info_span!(
+        "apply",
+        event_id = %event.id,
+        event_type = %event.type_,
+        account = event.account.as_deref().unwrap_or(""),
+        livemode = event.livemode,
+    )
+}
+
 /// What one step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -216,11 +266,28 @@ impl Worker {
 
     /// Claims with `claim` (one query: one attempt per event per batch) and applies what
     /// it claimed (on SQLite until [`BATCH_TIME`] has passed; the rest stay waiting,
-    /// released at the commit).
+    /// released at the commit). The batch runs first with its events [`Isolation::Together`];
+    /// if one of them fails, that transaction rolls back and the batch runs again
+    /// [`Isolation::PerEvent`], where the failure rolls back alone and is recorded.
     fn batch_with(
         &self,
         claim: impl Fn(&crate::store::Connection, i64) -> Result<Vec<Claimed>, StoreError>,
     ) -> Result<Vec<Step>, StoreError> {
+        match self.run_batch(&claim, Isolation::Together)? {
+            Some(steps) => Ok(steps),
+            None => Ok(self
+                .run_batch(&claim, Isolation::PerEvent)?
+                .unwrap_or_default()),
+        }
+    }
+
+    /// One batch in one transaction. `None`: an event failed [`Isolation::Together`],
+    /// and the transaction rolled back with nothing written.
+    fn run_batch(
+        &self,
+        claim: &impl Fn(&crate::store::Connection, i64) -> Result<Vec<Claimed>, StoreError>,
+        isolation: Isolation,
+    ) -> Result<Option<Vec<Step>>, StoreError> {
         let mut conn = self.store.conn()?;
         let holds_the_write_lock = conn.single_writer();
         // SQLite: this process's turn at the write lock, for the whole transaction.
@@ -229,10 +296,11 @@ impl Worker {
         let now = now_ms();
         let batch_started = Instant::now();
         let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut steps = Vec::new();
         let claimed = claim(&tx, now)?;
-        for event in claimed {
-            if holds_the_write_lock && !steps.is_empty() {
+        let busy = self.lock_objects(&tx, &claimed)?;
+        let mut done: Vec<Done> = Vec::with_capacity(claimed.len());
+        for (event, busy) in claimed.into_iter().zip(busy) {
+            if holds_the_write_lock && !done.is_empty() {
                 let elapsed = batch_started.elapsed();
                 if elapsed >= BATCH_TIME
                     || (elapsed >= BATCH_TIME_INGEST_WAITING && self.store.ingest_waiting())
@@ -240,58 +308,172 @@ impl Worker {
                     break;
                 }
             }
-            let step = self.apply_one(&mut tx, event, now)?;
-            let busy = matches!(step, Step::Busy { .. });
-            steps.push(step);
-            // Its object is being applied elsewhere: commit what this batch did, so the
-            // other worker is not kept waiting for locks this one holds.
             if busy {
+                done.push(Done {
+                    event,
+                    duration_ms: 0.0,
+                    verdict: Verdict::Busy,
+                });
+                continue;
+            }
+            let applied = match isolation {
+                Isolation::Together => {
+                    let applied = self.apply(&tx, event, now);
+                    if !matches!(applied.verdict, Verdict::Finished { .. }) {
+                        // Dropping the transaction rolls back the whole batch.
+                        return Ok(None);
+                    }
+                    applied
+                }
+                Isolation::PerEvent => self.apply_isolated(&mut tx, event, now)?,
+            };
+            // The database reported contention: commit what this batch did, so the other
+            // transaction is not kept waiting for locks this one holds.
+            let contended = matches!(applied.verdict, Verdict::Busy);
+            done.push(applied);
+            if contended {
                 break;
             }
         }
-        if steps.is_empty() {
-            return Ok(steps);
+        if done.is_empty() {
+            return Ok(Some(Vec::new()));
         }
+        let finished: Vec<inbox::Finished<'_>> = done
+            .iter()
+            .filter_map(|d| match &d.verdict {
+                Verdict::Finished { status, note } => Some(inbox::Finished {
+                    seq: d.event.seq,
+                    status: *status,
+                    note: note.as_deref(),
+                }),
+                _ => None,
+            })
+            .collect();
+        inbox::finish_all(&tx, &finished, now)?;
         tx.commit()?;
+        // Logged and counted once committed: a batch that ran again says so once.
+        let steps: Vec<Step> = done.into_iter().map(|d| self.report(d)).collect();
         if steps.iter().any(|s| matches!(s, Step::Dead { .. }))
             && let Some(f) = &self.on_dead
         {
             f();
         }
-        Ok(steps)
+        Ok(Some(steps))
     }
 
-    /// Applies one claimed event under a savepoint of `tx`; answers its step. The
-    /// event's status is written in `tx` (unless it is [`Step::Busy`]).
-    fn apply_one(
+    /// Per claimed event, whether it must wait because another transaction holds one of
+    /// the objects it names (PostgreSQL; SQLite's one writer serialises applies, and
+    /// needs no second parse of the objects). An event sharing an object with a waiting
+    /// one waits too, so the events of one object still apply in the order claimed.
+    fn lock_objects(
         &self,
-        tx: &mut crate::store::Transaction<'_>,
-        event: Claimed,
-        now: i64,
-    ) -> Result<Step, StoreError> {
-        let started = Instant::now();
-        let span = tracing::info_span!(
-            "apply",
-            event_id = %event.id,
-            event_type = %event.type_,
-            account = event.account.as_deref().unwrap_or(""),
-            livemode = event.livemode,
-        );
-        let _entered = span.enter();
+        conn: &crate::store::Connection,
+        claimed: &[Claimed],
+    ) -> Result<Vec<bool>, StoreError> {
+        if conn.single_writer() {
+            return Ok(vec![false; claimed.len()]);
+        }
+        // An ignored event (livemode mismatch) or an unreadable one writes no object.
+        let keys: Vec<Vec<String>> = claimed
+            .iter()
+            .map(|e| match Event::object_of(&e.payload) {
+                Ok(object) if e.livemode == self.mode.is_live() => object_keys(object),
+                _ => Vec::new(),
+            })
+            .collect();
+        let mut all: Vec<&str> = keys.iter().flatten().map(String::as_str).collect();
+        all.sort_unstable();
+        all.dedup();
+        let held: HashSet<String> = inbox::lock_objects(conn, &all)?.into_iter().collect();
+        let mut waiting: HashSet<&str> = HashSet::new();
+        Ok(keys
+            .iter()
+            .map(|keys| {
+                let busy = keys
+                    .iter()
+                    .any(|k| held.contains(k) || waiting.contains(k.as_str()));
+                if busy {
+                    waiting.extend(keys.iter().map(String::as_str));
+                }
+                busy
+            })
+            .collect())
+    }
 
-        let savepoint = tx.savepoint()?;
-        let result = catch_unwind(AssertUnwindSafe(|| self.decide(&savepoint, &event, now)))
+    /// Applies one claimed event in `conn` (a transaction or a savepoint), or decides
+    /// not to; writes nothing of its status.
+    fn apply(&self, conn: &crate::store::Connection, event: Claimed, now: i64) -> Done {
+        let started = Instant::now();
+        let span = apply_span(&event);
+        let _entered = span.enter();
+        let result = catch_unwind(AssertUnwindSafe(|| self.decide(conn, &event, now)))
             .unwrap_or_else(|panic| {
                 Err(Failure::Error(format!(
                     "handler panicked: {}",
                     panic_message(&panic)
                 )))
             });
-        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let error = match result {
-            Ok((status, note)) => {
-                inbox::finish(&savepoint, event.seq, status, note.as_deref(), now)?;
-                savepoint.commit()?;
+        let verdict = match result {
+            Ok((status, note)) => Verdict::Finished { status, note },
+            Err(Failure::Busy) => Verdict::Busy,
+            Err(Failure::Error(error)) => self.failed(&event, error, false),
+            Err(Failure::Permanent(error)) => self.failed(&event, error, true),
+        };
+        Done {
+            event,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            verdict,
+        }
+    }
+
+    /// Applies one claimed event under a savepoint of `tx`: a failure rolls back what
+    /// its handler wrote, and only that, and is recorded in `tx`.
+    fn apply_isolated(
+        &self,
+        tx: &mut crate::store::Transaction<'_>,
+        event: Claimed,
+        now: i64,
+    ) -> Result<Done, StoreError> {
+        let savepoint = tx.savepoint()?;
+        let done = self.apply(&savepoint, event, now);
+        match &done.verdict {
+            Verdict::Finished { .. } => savepoint.commit()?,
+            Verdict::Busy => drop(savepoint),
+            Verdict::Failed { error, next, .. } => {
+                // Dropping the savepoint rolls back whatever the handler wrote.
+                drop(savepoint);
+                inbox::fail(tx, done.event.seq, error, *next)?;
+            }
+        }
+        Ok(done)
+    }
+
+    /// A failed attempt: retried after a backoff, or dead after the last attempt (at
+    /// once when no retry can help).
+    fn failed(&self, event: &Claimed, error: String, permanent: bool) -> Verdict {
+        let attempts = event.attempts + 1;
+        let next = (!permanent && attempts < i64::from(self.config.max_attempts))
+            .then(|| now_ms() + self.backoff_ms(attempts));
+        Verdict::Failed {
+            error,
+            attempts,
+            next,
+            permanent,
+        }
+    }
+
+    /// Logs and counts what a committed batch did to one event; answers its step.
+    fn report(&self, done: Done) -> Step {
+        let Done {
+            event,
+            duration_ms,
+            verdict,
+        } = done;
+        let span = apply_span(&event);
+        let _entered = span.enter();
+        let id = event.id;
+        match verdict {
+            Verdict::Finished { status, note } => {
                 let outcome = status.as_str();
                 crate::metrics::observe(
                     "billd_apply_duration_seconds",
@@ -304,47 +486,44 @@ impl Worker {
                     note = note.as_deref().unwrap_or(""),
                     "event applied"
                 );
-                return Ok(match status {
-                    Status::Ignored => Step::Ignored { id: event.id },
-                    _ => Step::Applied { id: event.id },
-                });
+                match status {
+                    Status::Ignored => Step::Ignored { id },
+                    _ => Step::Applied { id },
+                }
             }
-            Err(Failure::Busy) => {
-                drop(savepoint);
+            Verdict::Busy => {
                 tracing::debug!("object busy in another worker; the event waits");
-                return Ok(Step::Busy { id: event.id });
+                Step::Busy { id }
             }
-            Err(Failure::Error(error)) => (error, false),
-            Err(Failure::Permanent(error)) => (error, true),
-        };
-        let (error, permanent) = error;
-        // Dropping the savepoint rolls back whatever the handler wrote, and only that.
-        drop(savepoint);
-        let attempts = event.attempts + 1;
-        let next = (!permanent && attempts < i64::from(self.config.max_attempts))
-            .then(|| now + self.backoff_ms(attempts));
-        inbox::fail(tx, event.seq, &error, next)?;
-        crate::metrics::observe(
-            "billd_apply_duration_seconds",
-            &[("outcome", "failed")],
-            duration_ms / 1000.0,
-        );
-        let result = if next.is_some() { "retried" } else { "dead" };
-        crate::metrics::count(
-            "billd_apply_failures_total",
-            &[("type", &event.type_), ("result", result)],
-        );
-        if next.is_some() {
-            tracing::warn!(outcome = "failed", attempts, duration_ms, error = %error, "event failed, will retry");
-            Ok(Step::Retried { id: event.id })
-        } else if permanent {
-            tracing::error!(outcome = "dead", attempts, duration_ms, error = %error, alert = true,
-                "event cannot be read by this billd: dead at once; replay it after an upgrade with `billd events replay`");
-            Ok(Step::Dead { id: event.id })
-        } else {
-            tracing::error!(outcome = "dead", attempts, duration_ms, error = %error, alert = true,
-                "event is dead after its last attempt; replay it with `billd events replay`");
-            Ok(Step::Dead { id: event.id })
+            Verdict::Failed {
+                error,
+                attempts,
+                next,
+                permanent,
+            } => {
+                crate::metrics::observe(
+                    "billd_apply_duration_seconds",
+                    &[("outcome", "failed")],
+                    duration_ms / 1000.0,
+                );
+                let result = if next.is_some() { "retried" } else { "dead" };
+                crate::metrics::count(
+                    "billd_apply_failures_total",
+                    &[("type", &event.type_), ("result", result)],
+                );
+                if next.is_some() {
+                    tracing::warn!(outcome = "failed", attempts, duration_ms, error = %error, "event failed, will retry");
+                    Step::Retried { id }
+                } else if permanent {
+                    tracing::error!(outcome = "dead", attempts, duration_ms, error = %error, alert = true,
+                        "event cannot be read by this billd: dead at once; replay it after an upgrade with `billd events replay`");
+                    Step::Dead { id }
+                } else {
+                    tracing::error!(outcome = "dead", attempts, duration_ms, error = %error, alert = true,
+                        "event is dead after its last attempt; replay it with `billd events replay`");
+                    Step::Dead { id }
+                }
+            }
         }
     }
 
@@ -367,14 +546,6 @@ impl Worker {
         }
         let object =
             Event::object_of(&event.payload).map_err(|e| Failure::Permanent(e.to_string()))?;
-        // Handlers read before they write: two workers applying events of one object at
-        // once (PostgreSQL does not serialise applies as SQLite does) must not interleave.
-        // (SQLite's one writer already serialises them: no second parse of the object.)
-        if !conn.single_writer()
-            && !inbox::lock_objects(conn, &object_keys(object)).map_err(Failure::from_store)?
-        {
-            return Err(Failure::Busy);
-        }
         let ev = Event {
             seq: event.seq,
             id: &event.id,

@@ -441,3 +441,115 @@ fn nodes_starting_together_apply_each_migration_once() {
         assert_eq!(store.applied_migrations().unwrap(), latest);
     }
 }
+
+// ---------------------------------------------------------------------------------
+// One batch: a failure rolls back alone, a busy object waits.
+
+/// A minimal stored event of `type_` about the object `object_id`.
+fn bare_event(id: &str, type_: &str, object_id: &str) -> Value {
+    serde_json::json!({
+        "id": id, "object": "event", "type": type_, "created": 1, "livemode": false,
+        "data": {"object": {"id": object_id}}
+    })
+}
+
+#[test]
+fn a_batch_on_postgresql_rolls_a_failure_back_alone_and_leaves_busy_objects_waiting() {
+    if !common::on_postgres() {
+        // On SQLite, the worker's unit tests hold the same (one writer: nothing is busy).
+        return;
+    }
+    let store = common::fresh_postgres_store();
+    let worker = Worker::new(store.clone(), common::replay_workers(), StripeMode::Test);
+    common::blocking(|| {
+        store
+            .conn()
+            .unwrap()
+            .execute_batch(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+                     $$ BEGIN RAISE EXCEPTION 'the test refuses prices'; END $$;
+                 CREATE TRIGGER refuse_prices BEFORE INSERT ON prices
+                     FOR EACH ROW EXECUTE FUNCTION refuse();",
+            )
+            .unwrap()
+    });
+    // The batch runs first without savepoints; the refused price rolls it all back, and
+    // it runs again with one savepoint per event: the events around the failure stand.
+    store_inbox(
+        &store,
+        &[
+            bare_event("evt_f1", "customer.created", "cus_f1"),
+            bare_event("evt_f2", "price.created", "price_f2"),
+            bare_event("evt_f3", "customer.created", "cus_f3"),
+        ],
+    );
+    let steps = common::blocking(|| worker.step_batch(10).unwrap());
+    let id = |s: &str| s.to_string();
+    assert_eq!(
+        steps,
+        vec![
+            Step::Applied { id: id("evt_f1") },
+            Step::Retried { id: id("evt_f2") },
+            Step::Applied { id: id("evt_f3") },
+        ]
+    );
+    let event = |id: &str| {
+        common::blocking(|| inbox::get(&store.conn().unwrap(), id).expect("a stored event"))
+    };
+    assert_eq!(event("evt_f2").status, inbox::Status::Failed);
+    assert_eq!(event("evt_f2").attempts, 1, "one attempt, counted once");
+    assert_eq!(event("evt_f1").attempts, 1, "applied once");
+    assert_eq!(
+        common::count(
+            &store,
+            "SELECT count(*) FROM customers WHERE id IN ('cus_f1', 'cus_f3')"
+        ),
+        2
+    );
+
+    // Another transaction holds cus_b1: its two events wait, untouched, and so does
+    // nothing else; once it commits, they apply.
+    store_inbox(
+        &store,
+        &[
+            bare_event("evt_b1", "customer.created", "cus_b1"),
+            bare_event("evt_b2", "customer.updated", "cus_b1"),
+            bare_event("evt_b3", "customer.created", "cus_b3"),
+        ],
+    );
+    common::blocking(|| {
+        let mut holder = store.conn().unwrap();
+        let tx = holder.transaction().unwrap();
+        tx.execute_batch("SELECT pg_advisory_xact_lock(hashtextextended('cus_b1', 0))")
+            .unwrap();
+        let steps: Vec<Step> = worker
+            .step_batch(10)
+            .unwrap()
+            .into_iter()
+            // The refused price may be due again: its steps are not this part's.
+            .filter(|s| !format!("{s:?}").contains("evt_f2"))
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                Step::Busy { id: id("evt_b1") },
+                Step::Busy { id: id("evt_b2") },
+                Step::Applied { id: id("evt_b3") },
+            ]
+        );
+        tx.commit().unwrap();
+    });
+    for e in ["evt_b1", "evt_b2"] {
+        assert_eq!(event(e).status, inbox::Status::Pending, "{e} waits");
+        assert_eq!(event(e).attempts, 0, "{e}: waiting is not an attempt");
+    }
+    let steps = common::blocking(|| worker.step_batch(10).unwrap());
+    assert!(
+        steps.contains(&Step::Applied { id: id("evt_b1") }),
+        "{steps:?}"
+    );
+    assert!(
+        steps.contains(&Step::Applied { id: id("evt_b2") }),
+        "{steps:?}"
+    );
+}

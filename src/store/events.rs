@@ -448,22 +448,24 @@ pub fn claim_seq(conn: &Connection, seq: i64) -> Result<Option<Claimed>> {
         .optional()?)
 }
 
-/// Takes the apply locks of the objects `ids` until the transaction ends; `false` when
-/// another transaction holds one of them. SQLite serialises applies (one writer), so
-/// they are always free there; on PostgreSQL two workers apply at once, and a handler
-/// that reads before it writes (flags, history, the payment row a charge and its intent
-/// share) must not interleave with another on one object. One round trip for all.
-pub fn lock_objects(conn: &Connection, ids: &[String]) -> Result<bool> {
-    if conn.backend() == Backend::Sqlite || ids.is_empty() {
-        return Ok(true);
+/// Takes the apply locks of the objects `keys` until the transaction ends; answers the
+/// keys another transaction holds (their events must wait). SQLite serialises applies
+/// (one writer), so every key is free there; on PostgreSQL several workers apply at
+/// once, and a handler that reads before it writes (flags, history, the payment row a
+/// charge and its intent share) must not interleave with another on one object. One
+/// round trip for a whole batch; try-locks never wait, so they never deadlock.
+pub fn lock_objects(conn: &Connection, keys: &[&str]) -> Result<Vec<String>> {
+    if conn.backend() == Backend::Sqlite || keys.is_empty() {
+        return Ok(Vec::new());
     }
-    let rows: Vec<String> = (1..=ids.len()).map(|i| format!("(?{i})")).collect();
-    let sql = format!(
-        "SELECT bool_and(pg_try_advisory_xact_lock(hashtextextended(k, 0)))
-         FROM (VALUES {}) AS objects (k)",
-        rows.join(", ")
-    );
-    Ok(conn.query_row(&sql, super::db::params_from_iter(ids.iter()), |r| r.get(0))?)
+    let keys = serde_json::Value::from(keys.to_vec()).to_string();
+    Ok(conn
+        .prepare_cached(
+            "SELECT k FROM jsonb_array_elements_text(?1::jsonb) AS keys (k)
+             WHERE NOT pg_try_advisory_xact_lock(hashtextextended(k, 0))",
+        )?
+        .query_map(params![keys], |r| r.get(0))?
+        .collect::<super::db::Result<Vec<String>>>()?)
 }
 
 /// The earliest time a pending or failed event becomes due (for idle workers).
@@ -483,20 +485,49 @@ pub fn next_due_at(conn: &Connection) -> Result<Option<i64>> {
     )?)
 }
 
-/// Records a finished apply (`processed`) or a decision not to apply (`ignored`).
-pub fn finish(
-    conn: &Connection,
-    seq: i64,
-    status: Status,
-    note: Option<&str>,
-    now_ms: i64,
-) -> Result<()> {
-    conn.prepare_cached(
+/// An event a batch applied (`processed`) or decided not to apply (`ignored`).
+pub struct Finished<'a> {
+    pub seq: i64,
+    pub status: Status,
+    pub note: Option<&'a str>,
+}
+
+/// Records the finished events of a batch, in the batch's transaction: one statement on
+/// PostgreSQL (a round trip per event saved), one cached statement per event on SQLite.
+pub fn finish_all(conn: &Connection, finished: &[Finished<'_>], now_ms: i64) -> Result<()> {
+    if finished.is_empty() {
+        return Ok(());
+    }
+    if conn.backend() == Backend::Postgres {
+        let rows: Vec<serde_json::Value> = finished
+            .iter()
+            .map(|f| serde_json::json!({"seq": f.seq, "status": f.status.as_str(), "note": f.note}))
+            .collect();
+        let rows = serde_json::Value::from(rows).to_string();
+        // Planned at each run, never from the statement cache: the rows' estimate is
+        // fixed, so a cached plan made while `events` was small (a fresh database taking
+        // its first burst) would scan the whole table for every batch after.
+        conn.with_pg(|client| {
+            client.execute(
+                "UPDATE events SET status = b.status, attempts = events.attempts + 1,
+                        processed_at_ms = $2, last_error = b.note
+                 FROM jsonb_to_recordset($1::text::jsonb) AS b (seq bigint, status text, note text)
+                 WHERE events.seq = b.seq",
+                &[&rows, &now_ms],
+            )
+        })
+        .expect("a PostgreSQL connection")
+        .map_err(super::db::Error::from)?;
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(
         "UPDATE events SET status = ?2, attempts = attempts + 1, processed_at_ms = ?3,
                 last_error = ?4
          WHERE seq = ?1",
-    )?
-    .execute(params![seq, status.as_str(), now_ms, note])?;
+    )?;
+    for f in finished {
+        stmt.execute(params![f.seq, f.status.as_str(), now_ms, f.note])?;
+    }
     Ok(())
 }
 

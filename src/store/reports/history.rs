@@ -223,9 +223,14 @@ pub(crate) fn migration_hook(conn: &Connection) -> Result<()> {
 fn recompute(conn: &Connection, subscription: Option<&str>) -> crate::store::db::Result<usize> {
     // Two texts rather than `?1 IS NULL OR subscription = ?1`, which would keep SQLite
     // from using the (subscription, ev_seq) index on the per-event path.
-    let scope = match subscription {
-        Some(_) => "WHERE subscription = ?1",
-        None => "",
+    // The target's scope too: without it PostgreSQL joins the window's rows to the whole
+    // table (a scan of every version for each late event).
+    let (scope, target_scope) = match subscription {
+        Some(_) => (
+            "WHERE subscription = ?1",
+            "AND subscription_versions.subscription = ?1",
+        ),
+        None => ("", ""),
     };
     let sql = format!(
         "WITH a AS (
@@ -256,7 +261,7 @@ fn recompute(conn: &Connection, subscription: Option<&str>) -> crate::store::db:
          UPDATE subscription_versions
          SET ended = c.ended_now, changed = c.changed_now, valid_to = c.valid_to_now
          FROM c
-         WHERE subscription_versions.id = c.id
+         WHERE subscription_versions.id = c.id {target_scope}
            AND (subscription_versions.ended IS DISTINCT FROM c.ended_now
                 OR subscription_versions.changed IS DISTINCT FROM c.changed_now
                 OR subscription_versions.valid_to IS DISTINCT FROM c.valid_to_now)"
