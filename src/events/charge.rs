@@ -73,24 +73,15 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
             }
         }
         "charge.succeeded" | "charge.captured" => {
-            flags::resolve_by_event(
+            let paid: Vec<&str> = std::iter::once(payment).chain(invoice.as_deref()).collect();
+            flags::resolve_each_by_event(
                 conn,
                 Kind::PaymentFailed,
-                payment,
+                &paid,
                 event.type_,
                 event.created,
                 now,
             )?;
-            if let Some(invoice) = &invoice {
-                flags::resolve_by_event(
-                    conn,
-                    Kind::PaymentFailed,
-                    invoice,
-                    event.type_,
-                    event.created,
-                    now,
-                )?;
-            }
         }
         _ => {}
     }

@@ -78,24 +78,17 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
             }
         }
         "payment_intent.succeeded" => {
-            flags::resolve_by_event(
+            let paid: Vec<&str> = std::iter::once(pi.id.as_str())
+                .chain(invoice.as_deref())
+                .collect();
+            flags::resolve_each_by_event(
                 conn,
                 Kind::PaymentFailed,
-                &pi.id,
+                &paid,
                 event.type_,
                 event.created,
                 now,
             )?;
-            if let Some(invoice) = &invoice {
-                flags::resolve_by_event(
-                    conn,
-                    Kind::PaymentFailed,
-                    invoice,
-                    event.type_,
-                    event.created,
-                    now,
-                )?;
-            }
         }
         _ => {}
     }

@@ -124,14 +124,36 @@ pub fn resolve_by_event(
     ev_created: i64,
     now: i64,
 ) -> Result<bool> {
-    let n = conn
-        .prepare_cached(
-            "UPDATE flags SET status = 'resolved', resolved_at = ?4, resolved_by = ?3,
-                    ev_created = CASE WHEN ev_created > ?5 THEN ev_created ELSE ?5 END
-             WHERE kind = ?1 AND object_id = ?2 AND status = 'open' AND ev_created <= ?5",
-        )?
-        .execute(params![kind.as_str(), object_id, by, now, ev_created])?;
-    Ok(n > 0)
+    Ok(resolve_each_by_event(conn, kind, &[object_id], by, ev_created, now)? > 0)
+}
+
+/// [`resolve_by_event`] for each of `objects` (a payment and the invoice it paid), two
+/// objects a statement. Returns how many flags were resolved.
+pub fn resolve_each_by_event(
+    conn: &Connection,
+    kind: Kind,
+    objects: &[&str],
+    by: &str,
+    ev_created: i64,
+    now: i64,
+) -> Result<usize> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE flags SET status = 'resolved', resolved_at = ?4, resolved_by = ?3,
+                ev_created = CASE WHEN ev_created > ?5 THEN ev_created ELSE ?5 END
+         WHERE kind = ?1 AND object_id IN (?2, ?6) AND status = 'open' AND ev_created <= ?5",
+    )?;
+    let mut resolved = 0;
+    for pair in objects.chunks(2) {
+        resolved += stmt.execute(params![
+            kind.as_str(),
+            pair[0],
+            by,
+            now,
+            ev_created,
+            pair.get(1).copied()
+        ])?;
+    }
+    Ok(resolved)
 }
 
 /// Resolves a flag by hand. Resolving a resolved flag is a no-op that succeeds.

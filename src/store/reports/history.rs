@@ -31,42 +31,39 @@ pub fn record_subscription_version(
     v: &SubscriptionVersion<'_>,
     at: Version,
 ) -> Result<bool> {
-    let known = conn
-        .prepare_cached(
-            "SELECT 1 FROM subscription_versions WHERE subscription = ?1 AND ev_seq = ?2",
-        )?
-        .query_row(params![v.subscription, at.seq], |_| Ok(()))
-        .optional()?
-        .is_some();
-    if known {
-        return Ok(false);
-    }
-    let key = version_key(v);
+    // One round trip: whether this event's version is known already (a replay), whether
+    // a newer version exists (a late event), and the version before it.
     // Events mostly arrive in order: then the new version is the newest, its derived
     // columns follow from its predecessor alone, and only that predecessor's `valid_to`
     // changes. The result is exactly what `recompute_timeline` would give (a test holds
     // them equal). An older event arriving late recomputes the whole timeline.
-    let newer_exists = conn
+    type Prev = (Option<String>, String, bool);
+    let (known, newer_exists, prev): (bool, bool, Option<Prev>) = conn
         .prepare_cached(
-            "SELECT 1 FROM subscription_versions
-             WHERE subscription = ?1 AND (ev_created, ev_seq) > (?2, ?3) LIMIT 1",
-        )?
-        .query_row(params![v.subscription, at.created, at.seq], |_| Ok(()))
-        .optional()?
-        .is_some();
-    let prev: Option<(Option<String>, String, bool)> = if newer_exists {
-        None
-    } else {
-        conn.prepare_cached(
-            "SELECT status, items_key, ended FROM subscription_versions
-             WHERE subscription = ?1 AND (ev_created, ev_seq) < (?2, ?3)
-             ORDER BY ev_created DESC, ev_seq DESC LIMIT 1",
+            "SELECT
+                 EXISTS (SELECT 1 FROM subscription_versions
+                         WHERE subscription = ?1 AND ev_seq = ?3),
+                 EXISTS (SELECT 1 FROM subscription_versions
+                         WHERE subscription = ?1 AND (ev_created, ev_seq) > (?2, ?3)),
+                 p.status, p.items_key, p.ended
+             FROM (SELECT 1) AS one
+             LEFT JOIN (SELECT status, items_key, ended FROM subscription_versions
+                        WHERE subscription = ?1 AND (ev_created, ev_seq) < (?2, ?3)
+                        ORDER BY ev_created DESC, ev_seq DESC LIMIT 1) AS p ON 1 = 1",
         )?
         .query_row(params![v.subscription, at.created, at.seq], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .optional()?
-    };
+            let prev = match r.get::<_, Option<String>>(3)? {
+                Some(items_key) => Some((r.get(2)?, items_key, r.get(4)?)),
+                None => None,
+            };
+            Ok((r.get(0)?, r.get(1)?, prev))
+        })?;
+    if known {
+        return Ok(false);
+    }
+    let key = version_key(v);
+    // A late event's predecessor is found by the recompute, not here.
+    let prev = prev.filter(|_| !newer_exists);
     let ended = v.terminal || prev.as_ref().is_some_and(|p| p.2);
     let changed = match &prev {
         None => true,
