@@ -90,17 +90,8 @@ fn writer(
         let turn = conn
             .single_writer()
             .then(|| store.write_turn(crate::store::gate::Writer::Ingest));
-        let result = (|| -> Result<Vec<Inserted>, StoreError> {
-            let tx =
-                conn.transaction_with_behavior(crate::store::TransactionBehavior::Immediate)?;
-            let events: Vec<&NewEvent> = batch.iter().map(|job| &job.event).collect();
-            let outcomes = events::insert_batch(&tx, &events, now)?;
-            if outcomes.contains(&Inserted::New) {
-                events::announce(&tx)?;
-            }
-            tx.commit()?;
-            Ok(outcomes)
-        })();
+        let events: Vec<&NewEvent> = batch.iter().map(|job| &job.event).collect();
+        let result = events::store_batch(&mut conn, &events, now);
         drop(turn);
         match result {
             Ok(outcomes) => {

@@ -553,3 +553,53 @@ fn a_batch_on_postgresql_rolls_a_failure_back_alone_and_leaves_busy_objects_wait
         "{steps:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------
+// Another node's commit wakes this node's workers.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_another_node_stores_wake_this_nodes_idle_workers_at_once() {
+    if !common::on_postgres() {
+        // SQLite has one machine: its ingest wakes its own workers.
+        return;
+    }
+    // Idle workers sleep a minute between polls: only the notification can wake them.
+    let app = common::spawn_app_with(
+        |c| c.workers.poll_interval_ms = 60_000,
+        &[common::WEBHOOK_SECRET],
+    )
+    .await;
+    // Let the workers find the inbox empty and go to sleep.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Stored as another node's ingest stores a batch: through a session of its own.
+    let url = common::database_of(app.dir.path())
+        .url
+        .expect("on PostgreSQL");
+    common::blocking(|| {
+        let other = Store::open_postgres(&url, None, 1, Duration::from_secs(5)).unwrap();
+        let event = bare_event("evt_wake", "customer.created", "cus_wake");
+        let new = NewEvent {
+            id: "evt_wake".into(),
+            type_: "customer.created".into(),
+            account: None,
+            livemode: false,
+            api_version: None,
+            created: 1,
+            payload: event.to_string(),
+        };
+        let outcomes = inbox::store_batch(&mut other.conn().unwrap(), &[&new], 0).unwrap();
+        assert_eq!(outcomes, vec![inbox::Inserted::New]);
+    });
+    let started = Instant::now();
+    while common::count(
+        &app.store,
+        "SELECT count(*) FROM events WHERE id = 'evt_wake' AND status = 'processed'",
+    ) == 0
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the other node's event was not applied: its notification did not wake the workers"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

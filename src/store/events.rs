@@ -83,14 +83,26 @@ pub fn insert(conn: &Connection, event: &NewEvent, now_ms: i64) -> Result<Insert
     })
 }
 
-/// Inserts a batch of events in the caller's transaction, answering for each whether it
-/// was new. On PostgreSQL the batch is one statement (`INSERT … SELECT FROM unnest(…)
-/// ON CONFLICT DO NOTHING RETURNING id`): one round trip however large the batch. An
-/// id another node inserted and has not committed yet makes the statement wait for
-/// that commit, so a duplicate is answered only once the original is durable.
-pub fn insert_batch(conn: &Connection, batch: &[&NewEvent], now_ms: i64) -> Result<Vec<Inserted>> {
+/// Stores a batch of deliveries and commits it, answering for each whether it was new;
+/// new events are announced to every node's workers at the commit. On SQLite one
+/// immediate transaction; on PostgreSQL one statement in a transaction of its own (one
+/// round trip however large the batch: `INSERT … SELECT FROM unnest(…) ON CONFLICT DO
+/// NOTHING RETURNING id`, with its `pg_notify`). An id another node inserted and has not
+/// committed yet makes the statement wait for that commit, so a duplicate is answered
+/// only once the original is durable.
+pub fn store_batch(
+    conn: &mut Connection,
+    batch: &[&NewEvent],
+    now_ms: i64,
+) -> Result<Vec<Inserted>> {
     if conn.backend() == Backend::Sqlite {
-        return batch.iter().map(|e| insert(conn, e, now_ms)).collect();
+        let tx = conn.transaction_with_behavior(crate::store::TransactionBehavior::Immediate)?;
+        let outcomes = batch
+            .iter()
+            .map(|e| insert(&tx, e, now_ms))
+            .collect::<Result<Vec<_>>>()?;
+        tx.commit()?;
+        return Ok(outcomes);
     }
     let column = |f: fn(&NewEvent) -> Option<&str>| batch.iter().map(|e| f(e)).collect::<Vec<_>>();
     let ids = column(|e| Some(&e.id));
@@ -100,24 +112,29 @@ pub fn insert_batch(conn: &Connection, batch: &[&NewEvent], now_ms: i64) -> Resu
     let payloads = column(|e| Some(&e.payload));
     let livemodes: Vec<i64> = batch.iter().map(|e| i64::from(e.livemode)).collect();
     let created: Vec<i64> = batch.iter().map(|e| e.created).collect();
+    // PostgreSQL sends one notification however many rows call `pg_notify` with it
+    // (the channel is [`CHANNEL`]).
+    let sql = "WITH new AS (
+             INSERT INTO events
+                 (id, type, account, livemode, api_version, created, received_at_ms, payload,
+                  next_attempt_ms)
+             SELECT id, type, account, livemode, api_version, created, $8, payload, $8
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
+                         $6::bigint[], $7::text[])
+                  AS b (id, type, account, livemode, api_version, created, payload)
+             ON CONFLICT (id) DO NOTHING
+             RETURNING id)
+         SELECT id, pg_notify('billd_events', '') FROM new";
     let inserted: std::collections::HashSet<String> = conn
-        .with_pg(|client| {
+        .with_pg_statement(sql, |client, stmt| {
             client.query(
-                "INSERT INTO events
-                    (id, type, account, livemode, api_version, created, received_at_ms, payload,
-                     next_attempt_ms)
-                 SELECT id, type, account, livemode, api_version, created, $8, payload, $8
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
-                             $6::bigint[], $7::text[])
-                      AS b (id, type, account, livemode, api_version, created, payload)
-                 ON CONFLICT (id) DO NOTHING
-                 RETURNING id",
+                stmt,
                 &[
                     &ids, &types, &accounts, &livemodes, &versions, &created, &payloads, &now_ms,
                 ],
             )
         })
-        .expect("a PostgreSQL connection")
+        .expect("a PostgreSQL connection")?
         .map_err(super::db::Error::from)?
         .iter()
         .map(|r| r.get::<_, String>(0))
@@ -139,15 +156,6 @@ pub fn insert_batch(conn: &Connection, batch: &[&NewEvent], now_ms: i64) -> Resu
 /// The channel new events are announced on (PostgreSQL), so the workers of every node
 /// wake, not only those of the node that stored them.
 const CHANNEL: &str = "billd_events";
-
-/// Announces new events to every node's workers when the caller's transaction commits
-/// (PostgreSQL `NOTIFY`; SQLite has one machine, whose ingest wakes its workers).
-pub fn announce(conn: &Connection) -> Result<()> {
-    if conn.backend() == Backend::Postgres {
-        conn.execute_batch(&format!("NOTIFY {CHANNEL}"))?;
-    }
-    Ok(())
-}
 
 /// Calls `wake` whenever any node announces new events, until `stop` is set (checked
 /// every second). PostgreSQL only; best effort: a lost connection is opened again

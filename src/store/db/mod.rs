@@ -199,6 +199,23 @@ impl Connection {
         }
     }
 
+    /// Runs `f` with the PostgreSQL client and `sql` prepared (kept in this session's
+    /// statement cache), for parameters of PostgreSQL's own types (arrays); `None` on
+    /// SQLite.
+    pub(crate) fn with_pg_statement<R>(
+        &self,
+        sql: &str,
+        f: impl FnOnce(&mut postgres::Client, &postgres::Statement) -> R,
+    ) -> Option<Result<R>> {
+        match &self.inner {
+            Inner::Sqlite(_) => None,
+            Inner::Postgres(c) => {
+                let mut c = c.borrow_mut();
+                Some(c.prepare(sql).map(|stmt| f(c.client(), &stmt)))
+            }
+        }
+    }
+
     /// Runs one statement; answers the number of rows it changed.
     pub fn execute<P: Params>(&self, sql: &str, params: P) -> Result<usize> {
         self.prepare_cached(sql)?.execute(params)
