@@ -202,6 +202,25 @@ fn cpu_secs(pid: Option<u32>) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// CPU seconds every process named `postgres` on this machine has used so far (the
+/// server of `BENCH_POSTGRES` when it runs here; its backends that already exited are
+/// not counted, so this is read across phases where billd's sessions stay open).
+fn postgres_cpu_secs() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        })
+        .map(|pid| cpu_secs(Some(pid)))
+        .filter(|s| s.is_finite())
+        .sum()
+}
+
 /// Fills a migrated SQLite database with `n` processed events and their objects, in
 /// transactions of 100,000 rows, printing progress.
 fn fill_history(store: &Store, n: usize) {
@@ -645,12 +664,20 @@ fn main() {
 
     let perf = perf_start(running[0].child.id());
     let billd_cpu = || -> f64 { running.iter().map(|n| cpu_secs(Some(n.child.id()))).sum() };
-    let (cpu_start, bench_cpu_start) = (billd_cpu(), cpu_secs(None));
+    let pg_cpu = || {
+        if backend == "postgres" {
+            postgres_cpu_secs()
+        } else {
+            0.0
+        }
+    };
+    let (cpu_start, bench_cpu_start, pg_cpu_start) = (billd_cpu(), cpu_secs(None), pg_cpu());
     let started = Instant::now();
     let run = ingest(&work, &urls, concurrency);
     let during = processed(&store);
     let ingest_end = started.elapsed().as_secs_f64();
-    let (cpu_ingest, bench_cpu) = (billd_cpu(), cpu_secs(None) - bench_cpu_start);
+    let (cpu_ingest, bench_cpu, pg_cpu_ingest) =
+        (billd_cpu(), cpu_secs(None) - bench_cpu_start, pg_cpu());
     // Polled by the events still waiting (a partial index that shrinks as they are
     // applied), not by counting every processed one: the poll must not load the server.
     let (mut last, mut progressed) = (i64::MAX, Instant::now());
@@ -678,6 +705,8 @@ fn main() {
     );
     let cpu_drain = billd_cpu() - cpu_ingest;
     let cpu_ingest = cpu_ingest - cpu_start;
+    let pg_cpu_drain = pg_cpu() - pg_cpu_ingest;
+    let pg_cpu_ingest = pg_cpu_ingest - pg_cpu_start;
     if let Some(perf) = perf {
         let _ = Command::new("kill")
             .args(["-INT", &perf.id().to_string()])
@@ -727,6 +756,15 @@ fn main() {
         cpu_drain * 1e6 / (total as i64 - during).max(1) as f64,
         bench_cpu * 1e6 / run.latencies.len() as f64,
     );
+    if backend == "postgres" {
+        println!(
+            "CPU: PostgreSQL (the processes on this machine) {pg_cpu_ingest:.2} s while ingest ran ({:.2} cores, \
+             {:.0} µs per delivery, its applies included), {pg_cpu_drain:.2} s for the drain ({:.0} µs per event applied)",
+            pg_cpu_ingest / run.secs,
+            pg_cpu_ingest * 1e6 / run.latencies.len() as f64,
+            pg_cpu_drain * 1e6 / (total as i64 - during).max(1) as f64,
+        );
+    }
     println!(
         "billd: RSS peak {peak:.1} MiB, idle {idle:.1} MiB (largest node) | start to ready {:.0} ms fresh database, {:.0} ms restart over the full inbox",
         fresh_ready.as_secs_f64() * 1000.0,

@@ -112,23 +112,27 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
             }
         }
         "invoice.paid" | "invoice.payment_succeeded" => {
-            for kind in [Kind::PaymentFailed, Kind::PaymentActionRequired] {
-                flags::resolve_by_event(conn, kind, id, event.type_, event.created, now)?;
-            }
+            flags::resolve_by_event(
+                conn,
+                Kind::PaymentActionRequired,
+                id,
+                event.type_,
+                event.created,
+                now,
+            )?;
             let pi = match inv.payment_intent() {
                 Some(pi) => Some(pi),
                 None => mirror::column(conn, Table::Invoices, id, "payment_intent")?,
             };
-            if let Some(pi) = pi {
-                flags::resolve_by_event(
-                    conn,
-                    Kind::PaymentFailed,
-                    &pi,
-                    event.type_,
-                    event.created,
-                    now,
-                )?;
-            }
+            let paid: Vec<&str> = std::iter::once(id).chain(pi.as_deref()).collect();
+            flags::resolve_each_by_event(
+                conn,
+                Kind::PaymentFailed,
+                &paid,
+                event.type_,
+                event.created,
+                now,
+            )?;
         }
         _ => {}
     }

@@ -259,6 +259,38 @@ mod tests {
     use crate::store::test_store;
 
     #[test]
+    fn one_success_resolves_the_flags_of_each_object_it_paid_and_only_those() {
+        let (_dir, store) = test_store();
+        let conn = store.conn().unwrap();
+        for object in ["pi_1", "in_1", "in_2", "pi_other"] {
+            open(&conn, Kind::PaymentFailed, object, None, "failed", 10).unwrap();
+        }
+        // A flag raised by a newer event than the success stays open.
+        open(&conn, Kind::PaymentFailed, "pi_new", None, "failed", 30).unwrap();
+        let resolved = resolve_each_by_event(
+            &conn,
+            Kind::PaymentFailed,
+            &["pi_1", "in_1", "in_2", "pi_new"],
+            "charge.succeeded",
+            20,
+            99,
+        )
+        .unwrap();
+        assert_eq!(resolved, 3);
+        let status = |object: &str| {
+            find(&conn, Kind::PaymentFailed, object)
+                .unwrap()
+                .unwrap()
+                .status
+        };
+        for object in ["pi_1", "in_1", "in_2"] {
+            assert_eq!(status(object), "resolved", "{object}");
+        }
+        assert_eq!(status("pi_other"), "open");
+        assert_eq!(status("pi_new"), "open");
+    }
+
+    #[test]
     fn a_success_resolves_and_a_late_older_failure_does_not_reopen() {
         let (_dir, store) = test_store();
         let conn = store.conn().unwrap();
