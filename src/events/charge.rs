@@ -73,11 +73,10 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
             }
         }
         "charge.succeeded" | "charge.captured" => {
-            let paid: Vec<&str> = std::iter::once(payment).chain(invoice.as_deref()).collect();
-            flags::resolve_each_by_event(
+            flags::resolve_paid(
                 conn,
-                Kind::PaymentFailed,
-                &paid,
+                payment,
+                invoice.as_deref(),
                 event.type_,
                 event.created,
                 now,

@@ -124,15 +124,7 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
                 Some(pi) => Some(pi),
                 None => mirror::column(conn, Table::Invoices, id, "payment_intent")?,
             };
-            let paid: Vec<&str> = std::iter::once(id).chain(pi.as_deref()).collect();
-            flags::resolve_each_by_event(
-                conn,
-                Kind::PaymentFailed,
-                &paid,
-                event.type_,
-                event.created,
-                now,
-            )?;
+            flags::resolve_paid(conn, id, pi.as_deref(), event.type_, event.created, now)?;
         }
         _ => {}
     }

@@ -78,13 +78,10 @@ pub(super) fn apply(conn: &Connection, event: &Event<'_>, now: i64) -> Result<Ou
             }
         }
         "payment_intent.succeeded" => {
-            let paid: Vec<&str> = std::iter::once(pi.id.as_str())
-                .chain(invoice.as_deref())
-                .collect();
-            flags::resolve_each_by_event(
+            flags::resolve_paid(
                 conn,
-                Kind::PaymentFailed,
-                &paid,
+                &pi.id,
+                invoice.as_deref(),
                 event.type_,
                 event.created,
                 now,

@@ -124,36 +124,39 @@ pub fn resolve_by_event(
     ev_created: i64,
     now: i64,
 ) -> Result<bool> {
-    Ok(resolve_each_by_event(conn, kind, &[object_id], by, ev_created, now)? > 0)
+    Ok(resolve_objects(conn, kind, object_id, None, by, ev_created, now)? > 0)
 }
 
-/// [`resolve_by_event`] for each of `objects` (a payment and the invoice it paid), two
-/// objects a statement. Returns how many flags were resolved.
-pub fn resolve_each_by_event(
+/// A success (`by`, of `ev_created`) resolves the payment-failure flags of what it paid:
+/// `paid`, and the other object the same payment is known by (a payment's invoice, an
+/// invoice's payment intent), in one statement. Returns how many it resolved.
+pub fn resolve_paid(
     conn: &Connection,
-    kind: Kind,
-    objects: &[&str],
+    paid: &str,
+    also: Option<&str>,
     by: &str,
     ev_created: i64,
     now: i64,
 ) -> Result<usize> {
-    let mut stmt = conn.prepare_cached(
-        "UPDATE flags SET status = 'resolved', resolved_at = ?4, resolved_by = ?3,
-                ev_created = CASE WHEN ev_created > ?5 THEN ev_created ELSE ?5 END
-         WHERE kind = ?1 AND object_id IN (?2, ?6) AND status = 'open' AND ev_created <= ?5",
-    )?;
-    let mut resolved = 0;
-    for pair in objects.chunks(2) {
-        resolved += stmt.execute(params![
-            kind.as_str(),
-            pair[0],
-            by,
-            now,
-            ev_created,
-            pair.get(1).copied()
-        ])?;
-    }
-    Ok(resolved)
+    resolve_objects(conn, Kind::PaymentFailed, paid, also, by, ev_created, now)
+}
+
+fn resolve_objects(
+    conn: &Connection,
+    kind: Kind,
+    object_id: &str,
+    also: Option<&str>,
+    by: &str,
+    ev_created: i64,
+    now: i64,
+) -> Result<usize> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE flags SET status = 'resolved', resolved_at = ?4, resolved_by = ?3,
+                    ev_created = CASE WHEN ev_created > ?5 THEN ev_created ELSE ?5 END
+             WHERE kind = ?1 AND object_id IN (?2, ?6) AND status = 'open' AND ev_created <= ?5",
+        )?
+        .execute(params![kind.as_str(), object_id, by, now, ev_created, also])?)
 }
 
 /// Resolves a flag by hand. Resolving a resolved flag is a no-op that succeeds.
@@ -259,7 +262,7 @@ mod tests {
     use crate::store::test_store;
 
     #[test]
-    fn one_success_resolves_the_flags_of_each_object_it_paid_and_only_those() {
+    fn a_success_resolves_the_flags_of_what_it_paid_and_only_those() {
         let (_dir, store) = test_store();
         let conn = store.conn().unwrap();
         for object in ["pi_1", "in_1", "in_2", "pi_other"] {
@@ -267,15 +270,10 @@ mod tests {
         }
         // A flag raised by a newer event than the success stays open.
         open(&conn, Kind::PaymentFailed, "pi_new", None, "failed", 30).unwrap();
-        let resolved = resolve_each_by_event(
-            &conn,
-            Kind::PaymentFailed,
-            &["pi_1", "in_1", "in_2", "pi_new"],
-            "charge.succeeded",
-            20,
-            99,
-        )
-        .unwrap();
+        let resolved = resolve_paid(&conn, "pi_1", Some("in_1"), "charge.succeeded", 20, 99)
+            .unwrap()
+            + resolve_paid(&conn, "in_2", None, "invoice.paid", 20, 99).unwrap()
+            + resolve_paid(&conn, "pi_new", None, "charge.succeeded", 20, 99).unwrap();
         assert_eq!(resolved, 3);
         let status = |object: &str| {
             find(&conn, Kind::PaymentFailed, object)

@@ -21,7 +21,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod keys;
+
 use crate::store::db::TransactionBehavior;
+use keys::object_keys;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -34,84 +37,6 @@ use crate::{
     },
     time::now_ms,
 };
-
-/// The keys of the rows an event's object writes or reads before writing: its own id,
-/// and the objects it names whose rows it shares or flags (a charge writes its payment
-/// intent's payment row and flags its invoice; a refund names its charge; a customer of
-/// an old API version writes the subscriptions it embeds). An object without an id is
-/// known by its customer (the one subscription of a customer before 2014-01-31).
-fn object_keys(object: &serde_json::value::RawValue) -> Vec<String> {
-    use std::borrow::Cow;
-    #[derive(serde::Deserialize)]
-    struct Keys<'a> {
-        #[serde(borrow)]
-        id: Option<Cow<'a, str>>,
-        #[serde(borrow, default)]
-        customer: Option<Link<'a>>,
-        #[serde(borrow, default)]
-        payment_intent: Option<Link<'a>>,
-        #[serde(borrow, default)]
-        charge: Option<Link<'a>>,
-        #[serde(borrow, default)]
-        invoice: Option<Link<'a>>,
-        #[serde(borrow, default)]
-        subscription: Option<Link<'a>>,
-        #[serde(borrow, default)]
-        subscriptions: Option<Listed<'a>>,
-    }
-    /// A list of objects, or anything else (which names nothing).
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Listed<'a> {
-        List {
-            #[serde(borrow)]
-            data: Vec<Link<'a>>,
-        },
-        Other(serde::de::IgnoredAny),
-    }
-    /// An id, or an expanded object with one (older API versions expand some).
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Link<'a> {
-        Id(#[serde(borrow)] Cow<'a, str>),
-        Object {
-            #[serde(borrow)]
-            id: Cow<'a, str>,
-        },
-        Other(serde::de::IgnoredAny),
-    }
-    let Ok(keys) = serde_json::from_str::<Keys<'_>>(object.get()) else {
-        return Vec::new();
-    };
-    let customer = keys.customer.filter(|_| keys.id.is_none());
-    let listed = match keys.subscriptions {
-        Some(Listed::List { data }) => data,
-        _ => Vec::new(),
-    };
-    let linked = [
-        customer,
-        keys.payment_intent,
-        keys.charge,
-        keys.invoice,
-        keys.subscription,
-    ]
-    .into_iter()
-    .flatten()
-    .chain(listed)
-    .filter_map(|l| match l {
-        Link::Id(id) | Link::Object { id } => Some(id),
-        Link::Other(_) => None,
-    });
-    let mut out: Vec<String> = keys
-        .id
-        .into_iter()
-        .chain(linked)
-        .map(Cow::into_owned)
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
 
 /// How long a worker whose every claimed event was busy waits before claiming again.
 const BUSY_WAIT: Duration = Duration::from_millis(2);
@@ -160,9 +85,12 @@ enum Isolation {
     PerEvent,
 }
 
+/// An event's `data.object`, read once per batch for both its locks and its apply.
+type Object<'a> = Result<&'a serde_json::value::RawValue, events::ApplyError>;
+
 /// What a batch did to one claimed event, reported once the batch committed.
-struct Done {
-    event: Claimed,
+struct Done<'a> {
+    event: &'a Claimed,
     duration_ms: f64,
     verdict: Verdict,
 }
@@ -297,9 +225,13 @@ impl Worker {
         let batch_started = Instant::now();
         let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let claimed = claim(&tx, now)?;
-        let busy = self.lock_objects(&tx, &claimed)?;
-        let mut done: Vec<Done> = Vec::with_capacity(claimed.len());
-        for (event, busy) in claimed.into_iter().zip(busy) {
+        let objects: Vec<Object<'_>> = claimed
+            .iter()
+            .map(|e| Event::object_of(&e.payload))
+            .collect();
+        let busy = self.lock_objects(&tx, &claimed, &objects)?;
+        let mut done: Vec<Done<'_>> = Vec::with_capacity(claimed.len());
+        for ((event, object), busy) in claimed.iter().zip(&objects).zip(busy) {
             if holds_the_write_lock && !done.is_empty() {
                 let elapsed = batch_started.elapsed();
                 if elapsed >= BATCH_TIME
@@ -318,14 +250,14 @@ impl Worker {
             }
             let applied = match isolation {
                 Isolation::Together => {
-                    let applied = self.apply(&tx, event, now);
+                    let applied = self.apply(&tx, event, object, now);
                     if !matches!(applied.verdict, Verdict::Finished { .. }) {
                         // Dropping the transaction rolls back the whole batch.
                         return Ok(None);
                     }
                     applied
                 }
-                Isolation::PerEvent => self.apply_isolated(&mut tx, event, now)?,
+                Isolation::PerEvent => self.apply_isolated(&mut tx, event, object, now)?,
             };
             // The database reported contention: commit what this batch did, so the other
             // transaction is not kept waiting for locks this one holds.
@@ -362,13 +294,13 @@ impl Worker {
     }
 
     /// Per claimed event, whether it must wait because another transaction holds one of
-    /// the objects it names (PostgreSQL; SQLite's one writer serialises applies, and
-    /// needs no second parse of the objects). An event sharing an object with a waiting
+    /// the objects it names (PostgreSQL; SQLite's one writer serialises applies). An event sharing an object with a waiting
     /// one waits too, so the events of one object still apply in the order claimed.
     fn lock_objects(
         &self,
         conn: &crate::store::Connection,
         claimed: &[Claimed],
+        objects: &[Object<'_>],
     ) -> Result<Vec<bool>, StoreError> {
         if conn.single_writer() {
             return Ok(vec![false; claimed.len()]);
@@ -376,7 +308,8 @@ impl Worker {
         // An ignored event (livemode mismatch) or an unreadable one writes no object.
         let keys: Vec<Vec<String>> = claimed
             .iter()
-            .map(|e| match Event::object_of(&e.payload) {
+            .zip(objects)
+            .map(|(e, object)| match object {
                 Ok(object) if e.livemode == self.mode.is_live() => object_keys(object),
                 _ => Vec::new(),
             })
@@ -402,11 +335,17 @@ impl Worker {
 
     /// Applies one claimed event in `conn` (a transaction or a savepoint), or decides
     /// not to; writes nothing of its status.
-    fn apply(&self, conn: &crate::store::Connection, event: Claimed, now: i64) -> Done {
+    fn apply<'a>(
+        &self,
+        conn: &crate::store::Connection,
+        event: &'a Claimed,
+        object: &Object<'_>,
+        now: i64,
+    ) -> Done<'a> {
         let started = Instant::now();
-        let span = apply_span(&event);
+        let span = apply_span(event);
         let _entered = span.enter();
-        let result = catch_unwind(AssertUnwindSafe(|| self.decide(conn, &event, now)))
+        let result = catch_unwind(AssertUnwindSafe(|| self.decide(conn, event, object, now)))
             .unwrap_or_else(|panic| {
                 Err(Failure::Error(format!(
                     "handler panicked: {}",
@@ -416,8 +355,8 @@ impl Worker {
         let verdict = match result {
             Ok((status, note)) => Verdict::Finished { status, note },
             Err(Failure::Busy) => Verdict::Busy,
-            Err(Failure::Error(error)) => self.failed(&event, error, false),
-            Err(Failure::Permanent(error)) => self.failed(&event, error, true),
+            Err(Failure::Error(error)) => self.failed(event, error, false),
+            Err(Failure::Permanent(error)) => self.failed(event, error, true),
         };
         Done {
             event,
@@ -428,14 +367,15 @@ impl Worker {
 
     /// Applies one claimed event under a savepoint of `tx`: a failure rolls back what
     /// its handler wrote, and only that, and is recorded in `tx`.
-    fn apply_isolated(
+    fn apply_isolated<'a>(
         &self,
         tx: &mut crate::store::Transaction<'_>,
-        event: Claimed,
+        event: &'a Claimed,
+        object: &Object<'_>,
         now: i64,
-    ) -> Result<Done, StoreError> {
+    ) -> Result<Done<'a>, StoreError> {
         let savepoint = tx.savepoint()?;
-        let done = self.apply(&savepoint, event, now);
+        let done = self.apply(&savepoint, event, object, now);
         match &done.verdict {
             Verdict::Finished { .. } => savepoint.commit()?,
             Verdict::Busy => drop(savepoint),
@@ -463,15 +403,15 @@ impl Worker {
     }
 
     /// Logs and counts what a committed batch did to one event; answers its step.
-    fn report(&self, done: Done) -> Step {
+    fn report(&self, done: Done<'_>) -> Step {
         let Done {
             event,
             duration_ms,
             verdict,
         } = done;
-        let span = apply_span(&event);
+        let span = apply_span(event);
         let _entered = span.enter();
-        let id = event.id;
+        let id = event.id.clone();
         match verdict {
             Verdict::Finished { status, note } => {
                 let outcome = status.as_str();
@@ -532,6 +472,7 @@ impl Worker {
         &self,
         conn: &crate::store::Connection,
         event: &Claimed,
+        object: &Object<'_>,
         now_ms: i64,
     ) -> Result<(Status, Option<String>), Failure> {
         if event.livemode != self.mode.is_live() {
@@ -544,8 +485,9 @@ impl Worker {
                 )),
             ));
         }
-        let object =
-            Event::object_of(&event.payload).map_err(|e| Failure::Permanent(e.to_string()))?;
+        let object = *object
+            .as_ref()
+            .map_err(|e| Failure::Permanent(e.to_string()))?;
         let ev = Event {
             seq: event.seq,
             id: &event.id,
@@ -665,34 +607,6 @@ mod tests {
         )
     }
 
-    #[test]
-    fn an_event_locks_its_object_what_it_names_and_the_subscriptions_a_customer_embeds() {
-        let keys = |json: &str| {
-            let raw: Box<serde_json::value::RawValue> = serde_json::from_str(json).unwrap();
-            object_keys(&raw)
-        };
-        assert_eq!(
-            keys(r#"{"id":"ch_1","customer":"cus_1","payment_intent":"pi_1","invoice":null}"#),
-            ["ch_1", "pi_1"]
-        );
-        // The single subscription of 2013 has no id: its customer names it.
-        assert_eq!(
-            keys(r#"{"object":"subscription","customer":"cus_1","plan":{"id":"gold"}}"#),
-            ["cus_1"]
-        );
-        assert_eq!(
-            keys(
-                r#"{"id":"cus_1","subscriptions":{"object":"list","data":[{"id":"sub_2"},"sub_1",7]},
-                    "subscription":{"id":"sub_3"}}"#
-            ),
-            ["cus_1", "sub_1", "sub_2", "sub_3"]
-        );
-        assert_eq!(
-            keys(r#"{"id":"cus_1","subscription":{"plan":"gold"},"subscriptions":"x"}"#),
-            ["cus_1"]
-        );
-    }
-
     fn store_event(store: &Store, id: &str, type_: &str, livemode: bool, payload: &str) {
         let conn = store.conn().unwrap();
         inbox::insert(
@@ -721,6 +635,34 @@ mod tests {
                  BEGIN SELECT RAISE(ABORT, 'the test refuses prices'); END;",
             )
             .unwrap();
+    }
+
+    /// Runs `f`, answering what it returned and the messages of the log lines it wrote
+    /// on this thread.
+    fn logged_messages<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
+        use std::sync::Mutex;
+        use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+        struct Messages(Arc<Mutex<Vec<String>>>);
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        impl<S: tracing::Subscriber> Layer<S> for Messages {
+            fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+                let mut message = Message(String::new());
+                event.record(&mut message);
+                self.0.lock().unwrap().push(message.0);
+            }
+        }
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry().with(Messages(messages.clone()));
+        let out = tracing::subscriber::with_default(subscriber, f);
+        let messages = messages.lock().unwrap().clone();
+        (out, messages)
     }
 
     fn status(store: &Store, id: &str) -> Status {
@@ -783,7 +725,9 @@ mod tests {
             r#"{"data":{"object":{"id":"cus_b3"}}}"#,
         );
         let w = worker(&store, 3);
-        let steps = w.step_batch(10).unwrap();
+        // The batch runs twice (without savepoints, then with one per event): what it
+        // logs, it logs once, after the commit that counts.
+        let (steps, logged) = logged_messages(|| w.step_batch(10).unwrap());
         assert_eq!(
             steps,
             vec![
@@ -804,6 +748,12 @@ mod tests {
         assert!(crate::store::mirror::get_customer(&conn, "cus_b3").is_ok());
         assert_eq!(status(&store, "evt_b2"), Status::Failed);
         assert_eq!(inbox::get(&conn, "evt_b2").unwrap().attempts, 1);
+        for applied in ["evt_b1", "evt_b3"] {
+            assert_eq!(inbox::get(&conn, applied).unwrap().attempts, 1, "{applied}");
+        }
+        let count = |message: &str| logged.iter().filter(|m| *m == message).count();
+        assert_eq!(count("event applied"), 2, "{logged:?}");
+        assert_eq!(count("event failed, will retry"), 1, "{logged:?}");
         // A batch never takes more than asked.
         store_event(
             &store,
